@@ -1,0 +1,3 @@
+"""STS, the MLB Statistics Tracking System."""
+
+__version__ = "0.1.0"

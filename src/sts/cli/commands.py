@@ -1,0 +1,3 @@
+"""Command modules are imported here so that they register on :data:`sts.cli.app`."""
+
+from __future__ import annotations

@@ -1,0 +1,107 @@
+"""Settings: environment variables (prefix ``STS_``), optionally a TOML file (``STS_CONFIG_FILE``).
+
+One URL per backend. An empty URL selects the embedded default:
+
+| setting              | env var                  | empty means                                        |
+|----------------------|--------------------------|----------------------------------------------------|
+| ``database_url``     | ``STS_DATABASE_URL``     | embedded PostgreSQL in ``{data_dir}/pgdata``       |
+| ``object_store_url`` | ``STS_OBJECT_STORE_URL`` | ``file://{data_dir}/objects``                      |
+| ``event_bus_url``    | ``STS_EVENT_BUS_URL``    | the event log in tables of the database above      |
+| ``mlb_api_url``      | ``STS_MLB_API_URL``      | ``https://statsapi.mlb.com``                       |
+
+Environment variables win over the file. Settings are built only in entrypoints and passed down.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sts.errors import ConfigError
+
+MLB_API_DEFAULT = "https://statsapi.mlb.com"
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the optional file named by ``STS_CONFIG_FILE`` (a flat TOML table, same keys as the fields)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path:
+            p = Path(path)
+            if not p.is_file():
+                raise ConfigError(f"STS_CONFIG_FILE names {path!r}, which is not a file")
+            try:
+                data = tomllib.loads(p.read_text())
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+            self._data = dict(data.get("sts", data))
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STS_", extra="ignore")
+
+    config_file: str | None = Field(default=None, description="optional TOML file with these settings")
+    data_dir: Path = Field(default=Path(".sts"), description="where the embedded backends keep their data")
+
+    database_url: str = Field(default="", description="PostgreSQL URL; empty = embedded PostgreSQL")
+    object_store_url: str = Field(default="", description="file:///dir or s3://?endpoint=…; empty = file")
+    event_bus_url: str = Field(default="", description="postgresql://… or kafka://host:port; empty = in DB")
+    schema_registry_url: str = Field(default="", description="Confluent-compatible registry (Kafka bus)")
+    mlb_api_url: str = Field(default=MLB_API_DEFAULT, description="MLB Stats API base URL")
+
+    s3_access_key: str = Field(default="", description="S3 access key (object store on S3)")
+    s3_secret_key: str = Field(default="", description="S3 secret key")
+    s3_region: str = Field(default="us-east-1", description="S3 region")
+    live_retention_days: int = Field(default=30, description="days mlb-live objects are kept (S3 lifecycle)")
+
+    poll_interval_seconds: float = Field(default=10.0, description="fixed poll interval for live games")
+    schedule_interval_seconds: float = Field(default=300.0, description="how often the schedule is polled")
+    pregame_lead_seconds: float = Field(default=1800.0, description="start polling a game this long before")
+    http_timeout_seconds: float = Field(default=10.0, description="MLB API request timeout")
+    http_retries: int = Field(default=4, description="retries on timeouts and 5xx")
+    partitions: int = Field(default=6, description="partitions of the game-events topic")
+
+    http_host: str = Field(default="127.0.0.1", description="health/metrics server address")
+    http_port: int = Field(default=0, description="health/metrics server port (0 = any free port)")
+    log_format: Literal["auto", "json", "console"] = Field(default="auto", description="log rendering")
+    log_level: str = Field(default="INFO", description="log level")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        import os
+
+        path = os.environ.get("STS_CONFIG_FILE")
+        return (init_settings, env_settings, _TomlFileSource(settings_cls, path))
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def pgdata(self) -> Path:
+        return (self.data_dir / "pgdata").resolve()
+
+    @property
+    def resolved_object_store_url(self) -> str:
+        return self.object_store_url or f"file://{(self.data_dir / 'objects').resolve()}"

@@ -1,0 +1,50 @@
+"""Every Prometheus metric STS exports, declared once here with stable names and units.
+
+Other modules import the metric objects from this module; none declares its own.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# -- upstream (MLB Stats API / stand-in)
+POLLS = Counter("sts_polls_total", "Polls of the MLB API by kind (schedule, feed)", ["kind"])
+UPSTREAM_REQUESTS = Counter(
+    "sts_upstream_requests_total", "HTTP requests to the MLB API by endpoint and status", ["endpoint", "status"]
+)
+UPSTREAM_LATENCY = Histogram(
+    "sts_upstream_request_seconds",
+    "Latency of MLB API requests (seconds), by endpoint",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UPSTREAM_BYTES = Counter("sts_upstream_bytes_total", "Bytes fetched from the MLB API, by endpoint", ["endpoint"])
+UPSTREAM_RETRIES = Counter("sts_upstream_retries_total", "Retried MLB API requests, by endpoint", ["endpoint"])
+
+# -- ingestion
+SNAPSHOTS_STORED = Counter("sts_snapshots_stored_total", "Validated snapshots stored in mlb-live")
+SNAPSHOTS_REJECTED = Counter("sts_snapshots_rejected_total", "Snapshots rejected by validation", ["reason"])
+INGEST_LATENCY = Histogram(
+    "sts_ingest_seconds",
+    "Time to validate, store and publish one snapshot (seconds)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+GAMES_TRACKED = Gauge("sts_games_tracked", "Games the scheduler is following, by state", ["state"])
+
+# -- event bus
+EVENTS_PUBLISHED = Counter("sts_events_published_total", "Events published, by topic and type", ["topic", "type"])
+EVENTS_CONSUMED = Counter(
+    "sts_events_consumed_total", "Events handled by a consumer group, by topic", ["group", "topic"]
+)
+CONSUMER_LAG = Gauge("sts_consumer_lag", "Records not yet committed by a consumer group", ["group", "topic"])
+DEAD_LETTERS = Counter("sts_dead_letters_total", "Messages written to a dead-letter topic", ["topic", "reason"])
+
+# -- processor
+PROCESS_LATENCY = Histogram(
+    "sts_process_seconds",
+    "Time to apply one batch of events to the database (seconds)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+# -- backends
+BACKEND_READY = Gauge("sts_backend_ready", "1 when the backend answered its readiness check", ["backend"])
