@@ -1,0 +1,1 @@
+"""Game events: the contract on the bus (Avro schemas in ``schemas/``)."""
