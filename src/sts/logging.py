@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import TextIO
 
 import structlog
 
@@ -21,8 +23,13 @@ def _redact(_: object, __: str, event_dict: structlog.types.EventDict) -> struct
     return event_dict
 
 
-def configure(fmt: str = "auto", level: str = "INFO", service: str = "sts") -> None:
-    json_out = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+def configure(fmt: str = "auto", level: str = "INFO", service: str = "sts", file: Path | None = None) -> None:
+    """Configure structlog once per process; ``file`` sends the lines to a file instead of stderr."""
+    out: TextIO = sys.stderr
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        out = open(file, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+    json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -40,7 +47,7 @@ def configure(fmt: str = "auto", level: str = "INFO", service: str = "sts") -> N
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

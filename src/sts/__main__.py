@@ -1,0 +1,5 @@
+"""``python -m sts`` is the ``sts`` command."""
+
+from sts.cli import main
+
+main()
