@@ -1,0 +1,155 @@
+"""Compare a derived box with MLB's official box in the same feed, value by value.
+
+What is compared
+  * every integer in ``liveData.boxscore.teams.{away,home}.players.ID*.stats.{batting,pitching,fielding}``
+    and in ``teamStats``; ``inningsPitched`` after formatting our outs (``19 -> "6.1"``);
+  * whether each player has a group at all (the official box leaves a group empty when the player
+    did not bat / pitch / field): one value per player and group, stat ``"(appeared)"``;
+  * ``liveData.linescore``: runs, hits, errors, leftOnBase per inning and per team.
+
+What is not compared (and why)
+  * ``seasonStats``: season-to-date, not this game.
+  * every string field except ``inningsPitched``: rates (avg, obp, slg, ops, era, whip,
+    stolenBasePercentage, strikePercentage, fielding, runsScoredPer9, ...) which in the feed are
+    season-to-date or derived ratios, not per-game counting stats; and text (``summary``, ``note``).
+
+DECISIONS — statistics that cannot be derived from the play-by-play
+  (filled in from the verification runs; none are fudged or copied)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sts.stats.box import GROUPS, SIDES, GameBox, format_outs
+from sts.stats.engine import derive_box
+from sts.stats.feed import Feed, game_pk, get, person_id, player_names
+
+APPEARED = "(appeared)"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    side: str
+    scope: str  # "player", "team" or "linescore"
+    person_id: int | None
+    name: str
+    group: str
+    stat: str
+    ours: Any
+    official: Any
+
+
+@dataclass
+class GameReport:
+    game_pk: int | None
+    matched: int = 0
+    total: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and self.total > 0
+
+    def check(self, ours: Any, official: Any, **where: Any) -> None:
+        self.total += 1
+        if ours == official:
+            self.matched += 1
+        else:
+            self.mismatches.append(Mismatch(ours=ours, official=official, **where))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "game_pk": self.game_pk,
+            "matched": self.matched,
+            "total": self.total,
+            "ok": self.ok,
+            "mismatches": [asdict(m) for m in self.mismatches],
+        }
+
+
+def _compare_line(
+    report: GameReport, ours: Mapping[str, int], official: Mapping[str, Any], **where: Any
+) -> None:
+    for stat, value in official.items():
+        if stat == "inningsPitched":
+            report.check(format_outs(ours.get("outs", 0)), value, stat=stat, **where)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            report.check(ours.get(stat, 0), value, stat=stat, **where)
+
+
+def compare_box(feed: Feed, box: GameBox | None = None) -> GameReport:
+    """Derive (unless given) and compare ``feed``'s box; see the module docstring for the scope."""
+    box = box if box is not None else derive_box(feed)
+    names = player_names(feed)
+    report = GameReport(game_pk(feed))
+    for side in SIDES:
+        team = box.teams[side]
+        official_team = get(feed, "liveData", "boxscore", "teams", side, default={})
+        seen: set[int] = set()
+        for entry in get(official_team, "players", default={}).values():
+            pid = person_id(get(entry, "person"))
+            if pid is None:
+                continue
+            seen.add(pid)
+            mine = team.players.get(pid)
+            name = names.get(pid, str(pid))
+            for group in GROUPS:
+                official = get(entry, "stats", group, default={})
+                present = mine is not None and group in mine.present
+                where = {"side": side, "scope": "player", "person_id": pid, "name": name, "group": group}
+                if official or present:
+                    report.check(present, bool(official), stat=APPEARED, **where)
+                if official:
+                    _compare_line(report, mine.group(group) if mine else {}, official, **where)
+        for pid, mine in team.players.items():
+            if pid not in seen and mine.present:
+                where = {"side": side, "scope": "player", "person_id": pid, "name": names.get(pid, str(pid))}
+                report.check(True, False, group="-", stat=APPEARED, **where)
+        for group in GROUPS:
+            official = get(official_team, "teamStats", group, default={})
+            where = {"side": side, "scope": "team", "person_id": None, "name": side, "group": group}
+            _compare_line(report, team.group(group), official, **where)
+    _compare_linescore(report, box, get(feed, "liveData", "linescore", default={}))
+    return report
+
+
+def _compare_linescore(report: GameReport, box: GameBox, linescore: Mapping[str, Any]) -> None:
+    keys = ("runs", "hits", "errors", "leftOnBase")
+    for inning in get(linescore, "innings", default=[]):
+        num = int(inning.get("num", 0))
+        for side in SIDES:
+            official = inning.get(side) or {}
+            lines = box.teams[side].innings
+            mine = lines[num - 1] if 0 < num <= len(lines) else None
+            for key in keys:
+                if key in official:
+                    ours = getattr(mine, key) if mine else 0
+                    report.check(
+                        ours,
+                        official[key],
+                        side=side,
+                        scope="linescore",
+                        person_id=None,
+                        name=f"inning {num}",
+                        group="linescore",
+                        stat=key,
+                    )
+    for side in SIDES:
+        official = get(linescore, "teams", side, default={})
+        team = box.teams[side]
+        ours = {"runs": team.runs, "hits": team.hits, "errors": team.errors, "leftOnBase": team.left_on_base}
+        for key in keys:
+            if key in official:
+                report.check(
+                    ours[key],
+                    official[key],
+                    side=side,
+                    scope="linescore",
+                    person_id=None,
+                    name="total",
+                    group="linescore",
+                    stat=key,
+                )

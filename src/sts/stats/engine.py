@@ -1,0 +1,308 @@
+"""Derive a full box score from a game's play-by-play. Pure: a feed dict in, a :class:`GameBox` out.
+
+The rules applied are listed, with their Official Baseball Rules sections, in :mod:`sts.stats.rules`
+(rule ids such as ``B8`` or ``P6`` are cited in comments here).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sts.stats import rules
+from sts.stats.box import GROUPS, GameBox, InningLine, TeamBox
+from sts.stats.feed import Feed, Play, all_plays, batting_side, game_pk, get, other, person_id
+from sts.stats.roles import Stint, finish_pitching_roles
+
+
+@dataclass
+class _Half:
+    inning: int
+    side: str
+    line: InningLine
+    outs: int = 0
+
+
+@dataclass
+class _Walk:
+    box: GameBox
+    pitcher: dict[str, int | None] = field(default_factory=lambda: {"away": None, "home": None})
+    catcher: dict[str, int | None] = field(default_factory=lambda: {"away": None, "home": None})
+    stints: dict[str, list[Stint]] = field(default_factory=lambda: {"away": [], "home": []})
+    on_base: dict[int, str] = field(default_factory=dict)  # runner id -> base
+    score: dict[str, int] = field(default_factory=lambda: {"away": 0, "home": 0})
+    half: _Half | None = None
+    team_unearned: dict[str, int] = field(default_factory=lambda: {"away": 0, "home": 0})
+
+    # -- helpers -------------------------------------------------------------------------------
+    def team(self, side: str) -> TeamBox:
+        return self.box.teams[side]
+
+    def appear(self, side: str, pid: int | None, *groups: str) -> None:
+        if pid is not None:
+            self.team(side).player(pid).present.update(groups)
+
+    def bat(self, side: str, pid: int | None, stat: str, n: int = 1) -> None:
+        if pid is not None and n:
+            self.team(side).player(pid).batting[stat] += n
+
+    def pit(self, side: str, pid: int | None, stat: str, n: int = 1) -> None:
+        if pid is not None and n:
+            self.team(side).player(pid).pitching[stat] += n
+
+    def fld(self, side: str, pid: int | None, stat: str, n: int = 1) -> None:
+        if pid is not None and n:
+            self.team(side).player(pid).fielding[stat] += n
+
+    def inning_line(self, side: str, inning: int) -> InningLine:
+        innings = self.team(side).innings
+        while len(innings) < inning:
+            innings.append(InningLine())
+        return innings[inning - 1]
+
+    def stint(self, side: str) -> Stint | None:
+        return self.stints[side][-1] if self.stints[side] else None
+
+    # -- pitchers ------------------------------------------------------------------------------
+    def enter_pitcher(self, side: str, pid: int | None) -> None:
+        """P1/P6/P8: ``pid`` takes the mound for fielding ``side``."""
+        if pid is None or pid == self.pitcher[side]:
+            return
+        self.pitcher[side] = pid
+        self.appear(side, pid, "pitching", "fielding")
+        lead = self.score[side] - self.score[other(side)]
+        starter = not self.stints[side]
+        if not starter:
+            self.stints[side][-1].lead_at_exit = lead
+        # the runners on base belong to the other side's half only while ``side`` is fielding
+        on_base = set(self.on_base) if self.half is not None and self.half.side != side else set()
+        self.stints[side].append(
+            Stint(
+                pid=pid,
+                inherited=on_base,
+                lead_at_entry=lead,
+                runners_at_entry=len(on_base),
+                starter=starter,
+            )
+        )
+
+    # -- the walk ------------------------------------------------------------------------------
+    def start_half(self, play: Play, side: str) -> None:
+        inning = int(get(play, "about", "inning", default=1))
+        if self.half is not None and (self.half.inning, self.half.side) == (inning, side):
+            return
+        self.end_half()
+        line = self.inning_line(side, inning)
+        line.played = True
+        self.half = _Half(inning, side, line)
+        self.on_base.clear()
+        self.box.innings_played = max(self.box.innings_played, inning)
+
+    def end_half(self) -> None:
+        if self.half is not None:
+            self.half.line.leftOnBase = len(self.on_base)  # L1
+        self.half = None
+
+    def play(self, play: Play) -> None:
+        side = batting_side(play)
+        fside = other(side)
+        self.start_half(play, side)
+        events = sorted(
+            (e for e in get(play, "playEvents", default=[]) if isinstance(e, Mapping)),
+            key=lambda e: int(e.get("index", 0)),
+        )
+        has_sub = any(get(e, "details", "eventType") == "pitching_substitution" for e in events)
+        matchup_pitcher = person_id(get(play, "matchup", "pitcher"))
+        if self.pitcher[fside] is None or not has_sub:
+            self.enter_pitcher(fside, matchup_pitcher)  # P1
+        self.find_catcher(play, fside)
+
+        by_index: dict[int | None, list[Mapping[str, Any]]] = defaultdict(list)
+        for r in get(play, "runners", default=[]):
+            idx = get(r, "details", "playIndex")
+            by_index[int(idx) if idx is not None else None].append(r)
+        seen_errors: set[tuple[int | None, int, str]] = set()
+        for ev in events:
+            idx = int(ev.get("index", 0))
+            self.event(ev, side, fside)
+            self.movements(play, by_index.pop(idx, []), idx, side, fside, seen_errors)
+        for idx, rest in sorted(by_index.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
+            self.movements(play, rest, idx, side, fside, seen_errors)
+        self.plate_appearance(play, events, side, fside)
+
+    def find_catcher(self, play: Play, fside: str) -> None:
+        """F2: the catcher is revealed by any credit at position 2 (look-ahead within the play)."""
+        if self.catcher[fside] is not None:
+            return
+        for r in get(play, "runners", default=[]):
+            for c in get(r, "credits", default=[]):
+                if get(c, "position", "code") == "2":
+                    self.catcher[fside] = person_id(get(c, "player"))
+                    return
+
+    def event(self, ev: Mapping[str, Any], side: str, fside: str) -> None:
+        details = get(ev, "details", default={})
+        etype = details.get("eventType")
+        player = person_id(get(ev, "player"))
+        if etype == "pitching_substitution":
+            self.enter_pitcher(fside, player)
+        elif etype in ("offensive_substitution", "defensive_substitution", "defensive_switch"):
+            team_side = side if etype == "offensive_substitution" else fside
+            pos = get(ev, "position", "code")
+            if pos == "1":
+                self.appear(team_side, player, "pitching", "fielding")
+            else:
+                self.appear(team_side, player, "batting", "fielding")
+            if pos == "2" and team_side == fside:
+                self.catcher[fside] = player
+            replaced = person_id(get(ev, "replacedPlayer"))
+            if replaced is not None and replaced in self.on_base and player is not None:
+                self.on_base[player] = self.on_base.pop(replaced)  # P6: pinch runner
+        if ev.get("isPitch"):
+            pitcher = self.pitcher[fside]
+            self.pit(fside, pitcher, "numberOfPitches")
+            self.pit(fside, pitcher, "pitchesThrown")
+            code = get(details, "call", "code") or details.get("code")
+            if details.get("isStrike") or details.get("isInPlay") or code in rules.STRIKE_CALLS:
+                self.pit(fside, pitcher, "strikes")
+            else:
+                self.pit(fside, pitcher, "balls")
+
+    def movements(
+        self,
+        play: Play,
+        runners: Iterable[Mapping[str, Any]],
+        idx: int | None,
+        side: str,
+        fside: str,
+        seen_errors: set[tuple[int | None, int, str]],
+    ) -> None:
+        pitcher = self.pitcher[fside]
+        line = self.half.line if self.half else InningLine()
+        wp_pb_bk: set[str] = set()
+        for r in runners:
+            mv = get(r, "movement", default={})
+            d = get(r, "details", default={})
+            rid = person_id(get(d, "runner"))
+            if rid is None:
+                continue
+            etype = str(d.get("eventType") or "")
+            self.on_base.pop(rid, None)
+            self.appear(side, rid, "batting", "fielding")
+            if mv.get("isOut"):
+                self.pit(fside, pitcher, "outs")  # P2
+                if self.half:
+                    self.half.outs += 1
+            elif mv.get("end") == "score":
+                self.score_run(d, rid, side, fside, line)
+            elif mv.get("end") in rules.BASES:
+                self.on_base[rid] = str(mv["end"])
+            kind = rules.runner_event_kind(etype)
+            if kind == "sb":
+                self.bat(side, rid, "stolenBases")
+                self.pit(fside, pitcher, "stolenBases")
+                self.fld(fside, self.catcher[fside], "stolenBases")
+            elif kind == "cs" and mv.get("isOut"):
+                self.bat(side, rid, "caughtStealing")
+                self.pit(fside, pitcher, "caughtStealing")
+                self.fld(fside, self.catcher[fside], "caughtStealing")
+            if kind == "pickoff" or (kind == "cs" and etype.startswith("pickoff")):
+                if mv.get("isOut"):
+                    self.bat(side, rid, "pickoffs")
+                    self.pit(fside, pitcher, "pickoffs")
+                    thrower = next(
+                        (c for c in get(r, "credits", default=[]) if c.get("credit") == "f_assist"), None
+                    )
+                    self.fld(fside, person_id(get(thrower, "player")), "pickoffs")
+            if etype in ("wild_pitch", "passed_ball", "balk"):
+                wp_pb_bk.add(etype)
+            self.credits(r, idx, fside, seen_errors)
+        if "wild_pitch" in wp_pb_bk:
+            self.pit(fside, pitcher, "wildPitches")
+        if "balk" in wp_pb_bk:
+            self.pit(fside, pitcher, "balks")
+        if "passed_ball" in wp_pb_bk:
+            self.pit(fside, pitcher, "passedBall")
+            self.fld(fside, self.catcher[fside], "passedBall")
+
+    def score_run(self, d: Mapping[str, Any], rid: int, side: str, fside: str, line: InningLine) -> None:
+        self.bat(side, rid, "runs")  # B5
+        charged = person_id(get(d, "responsiblePitcher")) or self.pitcher[fside]  # P4
+        self.pit(fside, charged, "runs")
+        if d.get("earned"):
+            self.pit(fside, charged, "earnedRuns")
+            if d.get("teamUnearned"):
+                self.team_unearned[fside] += 1
+        line.runs += 1
+        self.score[side] += 1
+        stint = self.stint(fside)
+        if stint is not None:
+            if rid in stint.inherited:
+                self.pit(fside, stint.pid, "inheritedRunnersScored")  # P6
+            stint.note_score(self.score[fside] - self.score[side])
+
+    def credits(
+        self,
+        r: Mapping[str, Any],
+        idx: int | None,
+        fside: str,
+        seen_errors: set[tuple[int | None, int, str]],
+    ) -> None:
+        assisted: set[int] = set()
+        for c in get(r, "credits", default=[]):
+            pid = person_id(get(c, "player"))
+            credit = str(c.get("credit") or "")
+            if pid is None:
+                continue
+            self.appear(fside, pid, "fielding")
+            if get(c, "position", "code") == "2":
+                self.catcher[fside] = pid
+            if credit == "f_putout":
+                self.fld(fside, pid, "putOuts")
+            elif credit == "f_assist" and pid not in assisted:
+                assisted.add(pid)
+                self.fld(fside, pid, "assists")
+            elif rules.is_error_credit(credit) and (idx, pid, credit) not in seen_errors:
+                seen_errors.add((idx, pid, credit))
+                self.fld(fside, pid, "errors")
+                if self.half:  # L1: errors go to the fielding side's line of this inning
+                    self.inning_line(fside, self.half.inning).errors += 1
+
+    def plate_appearance(self, play: Play, events: list[Mapping[str, Any]], side: str, fside: str) -> None:
+        etype = get(play, "result", "eventType")
+        if etype not in rules.PA_EVENTS:
+            return
+        from sts.stats.plate import record_plate_appearance
+
+        record_plate_appearance(self, play, events, str(etype), side, fside)
+
+
+def derive_box(feed: Feed) -> GameBox:
+    """The box score of ``feed`` derived from its plays alone (plus decisions for W/L/SV)."""
+    walk = _Walk(GameBox(game_pk(feed)))
+    for play in all_plays(feed):
+        if get(play, "about", "isComplete", default=True) is False:
+            continue
+        walk.play(play)
+    walk.end_half()
+    finish_pitching_roles(walk.box, walk.stints, walk.score, feed)
+    for side, team in walk.box.teams.items():
+        for player in team.players.values():
+            if "batting" in player.present:
+                player.batting["gamesPlayed"] = 1
+            f = player.fielding
+            f["chances"] = f["putOuts"] + f["assists"] + f["errors"]  # F1
+        team_totals(team)
+        team.pitching["earnedRuns"] -= walk.team_unearned[side]  # P4
+    return walk.box
+
+
+def team_totals(team: TeamBox) -> None:
+    """Team lines are the sums of the player lines (feed convention for ``teamStats``)."""
+    for group in GROUPS:
+        total = team.group(group)
+        total.clear()
+        for player in team.players.values():
+            total.update(player.group(group))
