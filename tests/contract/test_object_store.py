@@ -26,6 +26,7 @@ import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,7 +69,8 @@ def require_s3_server() -> None:
     url = os.environ.get("STS_TEST_S3_URL", DEFAULT_S3_URL)
     query = dict(p.split("=", 1) for p in urlsplit(url).query.split("&") if "=" in p)
     endpoint = urlsplit(query.get("endpoint", "https://s3.amazonaws.com"))
-    host, port = endpoint.hostname or "127.0.0.1", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    host = endpoint.hostname or "127.0.0.1"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=2).close()
     except OSError as exc:
@@ -106,7 +108,7 @@ async def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         async def make() -> ObjectStore:
             options = parse_url(s3_url_with_prefix(unique_prefix()), s3_settings())
             # a small page size so that listing crosses page boundaries in these tests
-            store = S3ObjectStore(options.__class__(**{**options.__dict__, "list_page_size": 7}))
+            store = S3ObjectStore(replace(options, list_page_size=7))
             made.append(store)
             return store
 

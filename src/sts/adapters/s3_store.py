@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -56,7 +56,7 @@ class S3Options:
     bucket_prefix: str = ""
     live_retention_days: int = 30
     list_page_size: int = 1000
-    extra: Mapping[str, str] = field(default_factory=dict)
+    max_attempts: int = 4  # per call, retries included (botocore "standard" retry mode)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class S3ObjectStore:
         if client is None:
             config = bconfig.Config(
                 s3={"addressing_style": "path"},
-                retries={"max_attempts": 4, "mode": "standard"},
+                retries={"max_attempts": options.max_attempts, "mode": "standard"},
                 connect_timeout=5,
                 read_timeout=30,
                 max_pool_connections=32,
