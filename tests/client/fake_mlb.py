@@ -54,6 +54,8 @@ class FakeMLB:
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[Seen] = field(default_factory=list)
     overrides: dict[str, bytes] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     # ------------------------------------------------------------------ control
 
@@ -61,6 +63,7 @@ class FakeMLB:
         self.faults.clear()
         self.requests.clear()
         self.overrides.clear()
+        self.max_in_flight = 0
 
     def fail_next(self, n: int, status: int = 500, retry_after: str | None = None) -> None:
         self.faults.extend(Fault("status", status, retry_after) for _ in range(n))
@@ -134,7 +137,12 @@ class FakeMLB:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
             return JSONResponse({"message": f"injected {fault.status}"}, fault.status, headers=headers)
         if fault and fault.kind == "hang":
-            await asyncio.sleep(fault.seconds)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(fault.seconds)
+            finally:
+                self.in_flight -= 1
         body = self._resolve(path, q)
         if body is None:
             return JSONResponse({"messageNumber": 10, "message": "Object not found"}, 404)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import socket
 import time
 from datetime import UTC, date, datetime
@@ -143,8 +145,6 @@ async def test_dropped_connection_is_retried_then_reported(fake: FakeMLB, client
 
 
 async def test_backoff_grows_exponentially_with_full_jitter(fake: FakeMLB, base_url: str) -> None:
-    import random
-
     top, jittered = SleepRecorder(), SleepRecorder()
     kwargs = {"retries": 6, "backoff_base": 0.1, "backoff_max": 2.0}
     async with MLBClient(base_url, sleep=top, rand=lambda: 1.0, **kwargs) as c:  # type: ignore[arg-type]
@@ -223,3 +223,30 @@ async def test_fetched_at_uses_the_injected_clock(base_url: str) -> None:
     when = datetime(2024, 6, 12, 4, 12, 48, tzinfo=UTC)
     async with MLBClient(base_url, clock=lambda: when) as c:
         assert (await c.feed_live(746139, "20240612_041248")).fetched_at == when
+
+
+async def test_diff_patch_shapes_and_target_timecode(fake: FakeMLB, client: MLBClient) -> None:
+    patch = await client.diff_patch(746139, "20240612_041248", "20240612_041302")
+    assert patch.shape == "patches" and patch.timecode == "20240612_041302"
+    assert patch.suggested_wait is None
+
+    path = "/api/v1.1/game/746139/feed/live/diffPatch"
+    fake.serve_body(path, fake.recorded("feed_live_746139_20240612_042717.json"))  # start too old
+    full = await client.diff_patch(746139, "20240612_000000")
+    assert full.shape == "full_feed" and full.timecode == "20240612_042717"
+    assert full.suggested_wait == 10.0
+    assert fake.requests[-1].query == {"startTimecode": "20240612_000000"}
+
+    fake.serve_body(path, b"[]")
+    assert (await client.diff_patch(746139, "20240612_042717")).shape == "empty"
+    fake.truncate_next(1)
+    fake.serve_body(path, fake.recorded("diffPatch_746139_20240612_042717_to_042758.json"))
+    broken = await client.diff_patch(746139, "20240612_042717")
+    assert broken.shape == "unknown" and broken.parse_error and broken.timecode is None
+
+
+async def test_requests_in_flight_are_capped(fake: FakeMLB, base_url: str) -> None:
+    async with MLBClient(base_url, timeout=2, retries=0, max_concurrency=2) as c:
+        fake.hang_next(5, seconds=0.05)
+        results = await asyncio.gather(*(c.linescore(744914) for _ in range(5)))
+    assert len(results) == 5 and fake.max_in_flight == 2

@@ -38,7 +38,7 @@ import httpx
 
 from sts import __version__ as _sts_version
 from sts.config import MLB_API_DEFAULT
-from sts.domain.feed_meta import DiffShape, diff_shape, meta_timestamp, meta_wait
+from sts.domain.feed_meta import DiffShape, diff_shape, meta_timestamp, meta_wait, patch_timestamp
 from sts.errors import UpstreamDataError, UpstreamStatusError, UpstreamUnavailable
 from sts.metrics import UPSTREAM_BYTES, UPSTREAM_LATENCY, UPSTREAM_REQUESTS, UPSTREAM_RETRIES
 
@@ -103,6 +103,16 @@ class FetchedPatch(Fetched):
     def shape(self) -> DiffShape:
         return diff_shape(self.data) if self.ok else "unknown"
 
+    @property
+    def timecode(self) -> str | None:
+        """The timecode the response brings the feed to (from the patches or the full feed), if any."""
+        return patch_timestamp(self.data) if self.ok else None
+
+    @property
+    def suggested_wait(self) -> float | None:
+        """``metaData.wait`` when the server answered with a full feed (patch lists carry none)."""
+        return meta_wait(self.data) if self.ok else None
+
 
 def _parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
@@ -134,6 +144,7 @@ class MLBClient:
 
     Parameters: ``timeout`` is the read/write/pool timeout per attempt (seconds) and ``connect_timeout``
     the connect timeout (defaults to ``min(timeout, 5)``); ``retries`` is the number of extra attempts.
+    At most ``max_concurrency`` requests are in flight at once (MLB publishes no rate limit; be polite).
     ``client`` lets the composition root share an :class:`httpx.AsyncClient` (the caller then owns it).
     """
 
@@ -151,10 +162,14 @@ class MLBClient:
         rand: RandFn = random.random,
         clock: ClockFn | None = None,
         user_agent: str = USER_AGENT,
+        max_concurrency: int = 8,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self._in_flight = asyncio.Semaphore(max_concurrency)
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.timeout = timeout
@@ -299,10 +314,12 @@ class MLBClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 UPSTREAM_RETRIES.labels(endpoint).inc()
-            started = time.perf_counter()
             retry_after: float | None = None
+            started = time.perf_counter()
             try:
-                response = await self._http.send(request)
+                async with self._in_flight:
+                    started = time.perf_counter()  # latency excludes waiting for a slot
+                    response = await self._http.send(request)
             except httpx.RequestError as exc:
                 elapsed = time.perf_counter() - started
                 UPSTREAM_LATENCY.labels(endpoint).observe(elapsed)

@@ -80,3 +80,23 @@ def diff_shape(doc: Any) -> DiffShape:
     if isinstance(doc, dict) and ("liveData" in doc or "gameData" in doc):
         return "full_feed"
     return "unknown"
+
+
+def patch_timestamp(doc: Any) -> str | None:
+    """The ``metaData.timeStamp`` a ``diffPatch`` patch list moves the feed to (the last ``add`` or
+    ``replace`` of ``/metaData/timeStamp``), or the feed's own timestamp when ``doc`` is a full feed."""
+    if diff_shape(doc) == "full_feed":
+        return meta_timestamp(doc)
+    found: str | None = None
+    if isinstance(doc, list):
+        for item in doc:
+            ops = item.get("diff") if isinstance(item, dict) else None
+            for op in ops if isinstance(ops, list) else ():
+                if (
+                    isinstance(op, dict)
+                    and op.get("path") == "/metaData/timeStamp"
+                    and op.get("op") in ("add", "replace")
+                    and isinstance(op.get("value"), str)
+                ):
+                    found = op["value"]
+    return found
