@@ -113,3 +113,10 @@ async def test_metrics_expose_upstream_requests_after_a_client_call(mlb_url: str
         line.startswith('sts_upstream_requests_total{endpoint="linescore",status="200"}') for line in lines
     )
     assert any(line.startswith('sts_upstream_request_seconds_bucket{endpoint="linescore"') for line in lines)
+
+
+async def test_setting_should_exit_stops_the_server() -> None:
+    running, _ = await serve(health_app({}))
+    running.should_exit = True
+    await asyncio.wait_for(running.task, 2)
+    assert running.should_exit and running.task.done()

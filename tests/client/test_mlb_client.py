@@ -30,7 +30,7 @@ async def test_feed_live_returns_exact_bytes_and_parsed_json(fake: FakeMLB, clie
     feed = await client.feed_live(744914)
 
     assert feed.status == 200 and feed.ok and feed.parse_error is None
-    assert feed.body == recorded  # exactly as served (gzip on the wire, decoded)
+    assert feed.body == recorded == feed.raw  # exactly as served (gzip on the wire, decoded)
     assert feed.data == json.loads(recorded)
     assert feed.json()["gamePk"] == 744914 == feed.game_pk
     assert feed.url.endswith("/api/v1.1/game/744914/feed/live")

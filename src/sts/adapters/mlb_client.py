@@ -69,6 +69,11 @@ class Fetched:
     elapsed_s: float
 
     @property
+    def raw(self) -> bytes:
+        """Alias of ``body``: the bytes to store as the raw snapshot."""
+        return self.body
+
+    @property
     def ok(self) -> bool:
         """True when the body parsed as JSON."""
         return self.parse_error is None

@@ -114,6 +114,15 @@ class RunningServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def should_exit(self) -> bool:
+        """Proxy of uvicorn's flag: setting it asks the server to stop without waiting (prefer ``stop``)."""
+        return self.server.should_exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self.server.should_exit = value
+
     async def stop(self, grace: float = 5.0) -> None:
         if self.task.done():
             await self.task
