@@ -338,11 +338,12 @@ class MLBClient:
                 UPSTREAM_BYTES.labels(endpoint).inc(len(body))
                 status = response.status_code
                 if 200 <= status < 300:
+                    fetched_at = self._clock()
                     if len(body) > _THREAD_PARSE_BYTES:
                         data, error = await asyncio.to_thread(_parse_json, body)
                     else:
                         data, error = _parse_json(body)
-                    return Fetched(url, status, body, self._clock(), data, error, elapsed)
+                    return Fetched(url, status, body, fetched_at, data, error, elapsed)
                 excerpt = body[:500].decode("utf-8", "replace")
                 if status not in RETRYABLE_STATUSES:
                     raise UpstreamStatusError(url, status, excerpt)
