@@ -34,6 +34,9 @@ class _Walk:
     on_base: dict[int, str] = field(default_factory=dict)  # runner id -> base
     score: dict[str, int] = field(default_factory=lambda: {"away": 0, "home": 0})
     half: _Half | None = None
+    subbed_in: set[int | None] = field(default_factory=set)
+    first_position: dict[int | None, str] = field(default_factory=dict)  # how we first saw him field
+    result_start: dict[int, str] = field(default_factory=dict)
     team_unearned: dict[str, int] = field(default_factory=lambda: {"away": 0, "home": 0})
 
     # -- helpers -------------------------------------------------------------------------------
@@ -74,10 +77,13 @@ class _Walk:
         self.appear(side, pid, "pitching", "fielding")
         lead = self.score[side] - self.score[other(side)]
         starter = not self.stints[side]
-        if not starter:
+        if starter:
+            self.first_position.setdefault(pid, "starting pitcher")
+        else:
             self.stints[side][-1].lead_at_exit = lead
         # the runners on base belong to the other side's half only while ``side`` is fielding
         on_base = set(self.on_base) if self.half is not None and self.half.side != side else set()
+        self.pit(side, pid, "inheritedRunners", len(on_base))  # P6
         self.stints[side].append(
             Stint(
                 pid=pid,
@@ -85,6 +91,7 @@ class _Walk:
                 lead_at_entry=lead,
                 runners_at_entry=len(on_base),
                 starter=starter,
+                inning=self.half.inning if self.half else 1,
             )
         )
 
@@ -117,35 +124,34 @@ class _Walk:
         matchup_pitcher = person_id(get(play, "matchup", "pitcher"))
         if self.pitcher[fside] is None or not has_sub:
             self.enter_pitcher(fside, matchup_pitcher)  # P1
-        self.find_catcher(play, fside)
 
         by_index: dict[int | None, list[Mapping[str, Any]]] = defaultdict(list)
         for r in get(play, "runners", default=[]):
             idx = get(r, "details", "playIndex")
             by_index[int(idx) if idx is not None else None].append(r)
         seen_errors: set[tuple[int | None, int, str]] = set()
+        last = int(events[-1].get("index", 0)) if events else None
+        self.result_start = {}
         for ev in events:
             idx = int(ev.get("index", 0))
             self.event(ev, side, fside)
-            self.movements(play, by_index.pop(idx, []), idx, side, fside, seen_errors)
+            if idx == last:  # B8: the bases as the batter's result begins
+                self.result_start = dict(self.on_base)
+            self.movements(ev, by_index.pop(idx, []), idx, side, fside, seen_errors)
         for idx, rest in sorted(by_index.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
-            self.movements(play, rest, idx, side, fside, seen_errors)
+            self.movements({}, rest, idx, side, fside, seen_errors)
         self.plate_appearance(play, events, side, fside)
-
-    def find_catcher(self, play: Play, fside: str) -> None:
-        """F2: the catcher is revealed by any credit at position 2 (look-ahead within the play)."""
-        if self.catcher[fside] is not None:
-            return
-        for r in get(play, "runners", default=[]):
-            for c in get(r, "credits", default=[]):
-                if get(c, "position", "code") == "2":
-                    self.catcher[fside] = person_id(get(c, "player"))
-                    return
 
     def event(self, ev: Mapping[str, Any], side: str, fside: str) -> None:
         details = get(ev, "details", default={})
         etype = details.get("eventType")
         player = person_id(get(ev, "player"))
+        if etype in ("pitching_substitution", "offensive_substitution", "defensive_substitution"):
+            self.subbed_in.add(player)
+        elif etype == "defensive_switch":
+            # F4: "Defensive switch from designated hitter to ..." means he did not start in the field
+            text = str(details.get("description") or "").lower()
+            self.first_position.setdefault(player, "dh" if "from designated hitter" in text else "credit")
         if etype == "pitching_substitution":
             self.enter_pitcher(fside, player)
         elif etype in ("offensive_substitution", "defensive_substitution", "defensive_switch"):
@@ -172,7 +178,7 @@ class _Walk:
 
     def movements(
         self,
-        play: Play,
+        event: Mapping[str, Any],
         runners: Iterable[Mapping[str, Any]],
         idx: int | None,
         side: str,
@@ -211,11 +217,10 @@ class _Walk:
             if kind == "pickoff" or (kind == "cs" and etype.startswith("pickoff")):
                 if mv.get("isOut"):
                     self.bat(side, rid, "pickoffs")
-                    self.pit(fside, pitcher, "pickoffs")
-                    thrower = next(
-                        (c for c in get(r, "credits", default=[]) if c.get("credit") == "f_assist"), None
-                    )
-                    self.fld(fside, person_id(get(thrower, "player")), "pickoffs")
+                    if get(event, "details", "fromCatcher"):
+                        self.fld(fside, self.catcher[fside], "pickoffs")  # F3
+                    else:
+                        self.pit(fside, pitcher, "pickoffs")
             if etype in ("wild_pitch", "passed_ball", "balk"):
                 wp_pb_bk.add(etype)
             self.credits(r, idx, fside, seen_errors)
@@ -223,8 +228,7 @@ class _Walk:
             self.pit(fside, pitcher, "wildPitches")
         if "balk" in wp_pb_bk:
             self.pit(fside, pitcher, "balks")
-        if "passed_ball" in wp_pb_bk:
-            self.pit(fside, pitcher, "passedBall")
+        if "passed_ball" in wp_pb_bk:  # F2: OBR 9.13(b), charged to the catcher, not the pitcher
             self.fld(fside, self.catcher[fside], "passedBall")
 
     def score_run(self, d: Mapping[str, Any], rid: int, side: str, fside: str, line: InningLine) -> None:
@@ -257,6 +261,7 @@ class _Walk:
             if pid is None:
                 continue
             self.appear(fside, pid, "fielding")
+            self.first_position.setdefault(pid, "credit")
             if get(c, "position", "code") == "2":
                 self.catcher[fside] = pid
             if credit == "f_putout":
@@ -279,9 +284,33 @@ class _Walk:
         record_plate_appearance(self, play, events, str(etype), side, fside)
 
 
+def starting_catchers(plays: Iterable[Play]) -> dict[str, int | None]:
+    """F2: each side's first catcher: the first player credited at position 2, or the player replaced
+    by the first substitution at catcher, whichever comes first."""
+    found: dict[str, int | None] = {}
+    for play in plays:
+        fside = other(batting_side(play))
+        if fside in found:
+            continue
+        for ev in get(play, "playEvents", default=[]):
+            if get(ev, "position", "code") == "2" and get(ev, "details", "eventType") in (
+                "defensive_substitution",
+                "defensive_switch",
+            ):
+                found.setdefault(fside, person_id(get(ev, "replacedPlayer")))
+        for r in get(play, "runners", default=[]):
+            for c in get(r, "credits", default=[]):
+                if get(c, "position", "code") == "2":
+                    found.setdefault(fside, person_id(get(c, "player")))
+        if len(found) == 2:
+            break
+    return {"away": found.get("away"), "home": found.get("home")}
+
+
 def derive_box(feed: Feed) -> GameBox:
     """The box score of ``feed`` derived from its plays alone (plus decisions for W/L/SV)."""
     walk = _Walk(GameBox(game_pk(feed)))
+    walk.catcher = starting_catchers(all_plays(feed))
     for play in all_plays(feed):
         if get(play, "about", "isComplete", default=True) is False:
             continue
@@ -293,6 +322,11 @@ def derive_box(feed: Feed) -> GameBox:
             if "batting" in player.present:
                 player.batting["gamesPlayed"] = 1
             f = player.fielding
+            if player.person_id not in walk.subbed_in and walk.first_position.get(player.person_id) in (
+                "credit",
+                "starting pitcher",
+            ):
+                f["gamesStarted"] = 1  # F4
             f["chances"] = f["putOuts"] + f["assists"] + f["errors"]  # F1
         team_totals(team)
         team.pitching["earnedRuns"] -= walk.team_unearned[side]  # P4

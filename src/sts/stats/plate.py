@@ -75,11 +75,16 @@ def record_plate_appearance(
         if get(r, "details", "rbi") and get(r, "movement", "end") == "score"
     )
     both("rbi", rbi)  # B4
-    if _batter_out(play, batter):
-        walk.bat(side, batter, "leftOnBase", len(walk.on_base))  # B8
-        if etype not in rules.STRIKEOUTS:  # B9
-            kind = rules.TRAJECTORY_OUT.get(_trajectory(events) or "")
-            if kind:
-                both(kind)
-                if kind in rules.AIR_OUTS:
-                    both("airOuts")
+    if etype not in no_ab and etype not in rules.HITS:  # B8: an at-bat without a hit
+        scored = {
+            person_id(get(r, "details", "runner"))
+            for r in get(play, "runners", default=[])
+            if get(r, "movement", "end") == "score"
+        }
+        walk.bat(side, batter, "leftOnBase", len(set(walk.result_start) - scored))
+    if etype in rules.BATTED_OUTS:  # B9
+        kind = rules.TRAJECTORY_OUT.get(_trajectory(events) or "")
+        if kind:
+            both(kind)
+            if kind in rules.AIR_OUTS:
+                both("airOuts")

@@ -20,12 +20,22 @@ class Stint:
     starter: bool = False
     blown: bool = False
     lead_at_exit: int | None = None
+    inning: int = 1
+
+    #: MLB convention: no save situation before the 6th inning (the game is not yet official and the
+    #: starter may still qualify for the win); seen in 718594 atBatIndex 41.
+    FIRST_SAVE_INNING = 6
 
     @property
     def save_situation(self) -> bool:
         """OBR 9.19(c)(1)/(2): a lead of three or less, or the tying run on base, at bat or on deck."""
         lead = self.lead_at_entry
-        return not self.starter and lead > 0 and (lead <= 3 or lead <= self.runners_at_entry + 2)
+        return (
+            not self.starter
+            and self.inning >= self.FIRST_SAVE_INNING
+            and lead > 0
+            and (lead <= 3 or lead <= self.runners_at_entry + 2)
+        )
 
     def note_score(self, lead: int) -> None:
         if self.save_situation and lead <= 0:

@@ -20,10 +20,14 @@ Plate appearance and batting (OBR 9.02, 9.04-9.08, Definition of Terms "plate ap
       grounded_into_triple_play only (feed convention: a line-drive or strikeout double play is not).
   B7  SB/CS/pickoffs from runner movements: stolen_base_*, caught_stealing_* and
       pickoff_caught_stealing_* (OBR 9.07), pickoff_* with ``isOut``.
-  B8  Individual LOB (feed convention): when the batter makes an out, the runners still on base after
-      the play are charged to him.
-  B9  Ground/fly/line/pop outs (feed convention): batted-ball outs of the batter, classified by the
-      ``hitData.trajectory`` of the last pitch; airOuts = fly + line + pop.
+  B8  Individual LOB (feed convention): on every at-bat that is not a hit (outs, force outs, double
+      plays, fielder's choices, reached on error; not sacrifices, walks, HBP, CI), the runners on base
+      when the batter's final pitch begins, less those who score on it, are charged to the batter —
+      including runners put out on the play (718263 atBatIndex 12: flies into a DP with 2 on -> 2).
+  B9  Ground/fly/line/pop outs (feed convention): every ball in play that is not a hit — outs, force
+      outs, double plays, sacrifices, fielder's choices and reached-on-error (the ball "should" have
+      been an out) — classified by the ``hitData.trajectory`` of the last pitch; airOuts = fly + line +
+      pop; a batter thrown out stretching a hit is not one (717055 atBatIndex 7).
   B10 Catcher's interference: catcher_interf event (OBR 6.01(g), 9.02(a)(1)).
 
 Pitching (OBR 9.16-9.19)
@@ -43,8 +47,9 @@ Pitching (OBR 9.16-9.19)
   P6  Inherited runners: runners on base when a reliever enters; IRS: those runners who then score
       while he pitches. A pinch runner takes the place of the runner he replaces.
   P7  GS (first pitcher), GF (last pitcher, relievers only), CG (only pitcher), SHO (CG, no runs).
-  P8  Save situation on entry (OBR 9.19(c)(1)/(2)): leading by 3 or less, or the tying run on base, at
-      bat or on deck. Blown save: the lead is lost while he pitches. Hold (MLB convention): save
+  P8  Save situation on entry (OBR 9.19(c)(1)/(2)): a reliever entering in the 6th inning or later
+      (MLB convention: 718594 atBatIndex 41, a reliever entering in the 5th up by one gets no
+      SVO/BS) leading by 3 or less, or with the tying run on base, at bat or on deck. Blown save: the lead is lost while he pitches. Hold (MLB convention): save
       situation, at least one out, lead kept, did not finish the game. Save opportunities = saves +
       blown saves. W/L/SV themselves come from ``liveData.decisions`` (OBR 9.17-9.19 are judgement).
 
@@ -54,6 +59,11 @@ Fielding (OBR 9.09-9.12)
       Chances = PO + A + E.
   F2  Passed balls go to the catcher; SB and CS against go to the catcher on the field. The catcher is
       whoever is credited at position 2, or comes in at position 2 by substitution.
+  F4  Fielding GS: a player who entered by no substitution event (a starter) and whose first
+      fielding evidence is a credit, a ``defensive_switch`` from a fielding position (718322 atBatIndex
+      51: "from third base to center field"), or who started on the mound. A starting DH never
+      fields; a switch "from designated hitter" means he did not start in the field. A starting
+      fielder who never touched the ball cannot be told from the DH (see DECISIONS).
   F3  Pickoffs (fielding) go to the fielder who threw the runner out (the first ``f_assist``).
 
 Linescore
@@ -101,6 +111,23 @@ TRAJECTORY_OUT = {
     "bunt_popup": "popOuts",
 }
 AIR_OUTS = frozenset({"flyOuts", "lineOuts", "popOuts"})
+BATTED_OUTS = frozenset(
+    {
+        "field_out",
+        "field_error",
+        "fielders_choice",
+        "force_out",
+        "grounded_into_double_play",
+        "grounded_into_triple_play",
+        "double_play",
+        "triple_play",
+        "fielders_choice_out",
+        "sac_fly",
+        "sac_fly_double_play",
+        "sac_bunt",
+        "sac_bunt_double_play",
+    }
+)
 
 STRIKE_CALLS = frozenset({"C", "S", "F", "T", "L", "M", "W", "O", "Q", "R", "X", "D", "E"})
 
