@@ -214,13 +214,13 @@ class _Walk:
                 self.bat(side, rid, "caughtStealing")
                 self.pit(fside, pitcher, "caughtStealing")
                 self.fld(fside, self.catcher[fside], "caughtStealing")
-            if kind == "pickoff" or (kind == "cs" and etype.startswith("pickoff")):
-                if mv.get("isOut"):
-                    self.bat(side, rid, "pickoffs")
-                    if get(event, "details", "fromCatcher"):
-                        self.fld(fside, self.catcher[fside], "pickoffs")  # F3
-                    else:
-                        self.pit(fside, pitcher, "pickoffs")
+            picked_off = kind == "pickoff" or (kind == "cs" and etype.startswith("pickoff"))
+            if picked_off and mv.get("isOut"):
+                self.bat(side, rid, "pickoffs")
+                if get(event, "details", "fromCatcher"):
+                    self.fld(fside, self.catcher[fside], "pickoffs")  # F3
+                else:
+                    self.pit(fside, pitcher, "pickoffs")
             if etype in ("wild_pitch", "passed_ball", "balk"):
                 wp_pb_bk.add(etype)
             self.credits(r, idx, fside, seen_errors)

@@ -49,9 +49,10 @@ Pitching (OBR 9.16-9.19)
   P7  GS (first pitcher), GF (last pitcher, relievers only), CG (only pitcher), SHO (CG, no runs).
   P8  Save situation on entry (OBR 9.19(c)(1)/(2)): a reliever entering in the 6th inning or later
       (MLB convention: 718594 atBatIndex 41, a reliever entering in the 5th up by one gets no
-      SVO/BS) leading by 3 or less, or with the tying run on base, at bat or on deck. Blown save: the lead is lost while he pitches. Hold (MLB convention): save
-      situation, at least one out, lead kept, did not finish the game. Save opportunities = saves +
-      blown saves. W/L/SV themselves come from ``liveData.decisions`` (OBR 9.17-9.19 are judgement).
+      SVO/BS) leading by 3 or less, or with the tying run on base, at bat or on deck. Blown save:
+      the lead is lost while he pitches. Hold (MLB convention): save situation, at least one out,
+      lead kept, did not finish the game, not the winner. Save opportunities = saves + blown saves.
+      W/L/SV themselves come from ``liveData.decisions`` (OBR 9.17-9.19 are judgement calls).
 
 Fielding (OBR 9.09-9.12)
   F1  PO from ``f_putout`` credits, A from ``f_assist`` (at most one per player per out, OBR 9.10(b)),
