@@ -1,3 +1,5 @@
 """Command modules are imported here so that they register on :data:`sts.cli.app`."""
 
 from __future__ import annotations
+
+from sts.cli import standin  # noqa: F401

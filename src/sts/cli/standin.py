@@ -1,0 +1,85 @@
+"""``sts standin``: serve recorded MLB games on an accelerated clock, speaking the Stats API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sts.cli import app
+from sts.recordings import Recordings, scan_recordings
+
+_REPO = Path(__file__).resolve().parents[3]
+DEFAULT_RECORDINGS = _REPO.parent / "shared" / "data" / "mlb" / "statsapi"
+
+
+def summary(rec: Recordings) -> list[str]:
+    """Readable lines: the games replayed, the games not replayed and why, the files skipped."""
+    lines = [f"recordings: {rec.root}", f"games replayed ({len(rec.games)}):"]
+    for pk, game in sorted(rec.games.items()):
+        extra = [name for name, have in (("boxscore", game.boxscore), ("linescore", game.linescore)) if have]
+        lines.append(
+            f"  {pk}  {game.official_date}  {game.away_name} @ {game.home_name}"
+            f"  ({game.source.relative_to(rec.root)}{', ' + ', '.join(extra) if extra else ''})"
+        )
+    if rec.not_replayed:
+        lines.append(f"games not replayed ({len(rec.not_replayed)}):")
+        lines.extend(f"  {pk}  {why}" for pk, why in sorted(rec.not_replayed.items()))
+    if rec.skipped:
+        lines.append(
+            f"files not used: {len(rec.skipped)} (not a feed/schedule/boxscore/linescore/people/teams)"
+        )
+        bad = [(p, why) for p, why in rec.skipped if not why.startswith("not a response")]
+        lines.extend(f"  {p.relative_to(rec.root)}: {why}" for p, why in bad)
+    return lines
+
+
+@app.command("standin")
+def standin(
+    recordings: Annotated[Path | None, typer.Option(help="directory of recorded Stats API responses")] = None,
+    speed: Annotated[float, typer.Option(help="virtual seconds per real second")] = 10.0,
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port)")] = 8510,
+    start_in: Annotated[
+        float, typer.Option("--start-in", help="virtual seconds until the first game's first pitch")
+    ] = 1200.0,
+    stagger: Annotated[float, typer.Option(help="virtual seconds between successive first pitches")] = 0.0,
+    origin: Annotated[
+        float | None, typer.Option(help="real Unix epoch the replay started at (resumes that replay)")
+    ] = None,
+) -> None:
+    """Replay recorded games as a local MLB Stats API until Ctrl-C."""
+    from sts.standin import StandIn
+
+    root = recordings or DEFAULT_RECORDINGS
+    if not root.is_dir():
+        typer.echo(
+            f"no recordings at {root}: pass --recordings DIR (a folder of recorded Stats API JSON)", err=True
+        )
+        raise typer.Exit(2)
+    rec = scan_recordings(root)
+    if not rec.games:
+        typer.echo(f"no final GUMBO feed found under {root}: nothing to replay", err=True)
+        raise typer.Exit(2)
+    server = StandIn(rec, speed, port=port, start_in=start_in, stagger=stagger, origin=origin)
+
+    async def run() -> None:
+        base_url = await server.start()
+        for line in summary(rec):
+            typer.echo(line)
+        clock = server.clock
+        typer.echo(
+            f"virtual clock: ScaledClock(origin_real={clock.origin_real:.3f}, "
+            f"origin_virtual={clock.origin_virtual.isoformat()}, speed={clock.speed:g})  "
+            f"(resume with --origin {clock.origin_real:.3f})"
+        )
+        for game in server.replay.status()["games"]:
+            typer.echo(f"  {game['gamePk']}  first pitch {game['replayFirstPitch']}  now {game['state']}")
+        typer.echo(f"serving the Stats API at {base_url}  (status: {base_url}/standin/status; Ctrl-C stops)")
+        await server.wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    typer.echo("stand-in stopped")

@@ -1,0 +1,286 @@
+"""The replay: recorded games relocated onto one virtual day, read through one :class:`ScaledClock`.
+
+Game ``i`` (games in gamePk order) throws its first pitch at virtual time
+``V0 + start_in + i * stagger``, where ``V0 = clock.origin_virtual``. At virtual time ``V`` the game
+is in the state its recording was in at original time ``first_pitch + (V - replay_first_pitch)``.
+Feed content keeps its original timestamps and timecodes (so the final feed served is the recorded
+one); only the schedule speaks of the replay day (relocated ``gameDate`` and ``officialDate``).
+
+Pure apart from reading the clock; the HTTP layer (:mod:`sts.standin.server`) only serializes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sts.clock import ScaledClock
+from sts.recordings import RecordedGame, Recordings
+from sts.standin.synth import status_of, synthesize
+from sts.standin.timeline import GameTimeline, parse_timecode
+
+JSON = dict[str, Any]
+
+COPYRIGHT = (
+    "Copyright 2026 MLB Advanced Media, L.P.  Use of any content on this page acknowledges agreement "
+    "to the terms posted here http://gdx.mlb.com/components/copyright.txt"
+)
+
+
+class UnknownGame(LookupError):
+    """No replayed game has this gamePk."""
+
+
+class FutureTimecode(LookupError):
+    """A timecode later than the replay has reached for this game."""
+
+
+def iso_z(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ReplayedGame:
+    """One game of the replay: its recording, its timeline and its place on the virtual day."""
+
+    game: RecordedGame
+    timeline: GameTimeline
+    order: int
+    replay_first_pitch: float  # virtual Unix epoch
+
+    @property
+    def game_pk(self) -> int:
+        return self.game.game_pk
+
+    def original_time(self, virtual: float) -> float:
+        """The recorded instant shown at virtual time ``virtual``."""
+        return self.timeline.first_pitch + (virtual - self.replay_first_pitch)
+
+    def index_at(self, virtual: float) -> int:
+        return self.timeline.index_at(self.original_time(virtual))
+
+
+class Replay:
+    """Every replayed game on the clock ``clock`` (see the module doc for the time mapping)."""
+
+    def __init__(
+        self, recordings: Recordings, clock: ScaledClock, *, start_in: float = 1200.0, stagger: float = 0.0
+    ) -> None:
+        self.recordings = recordings
+        self.clock = clock
+        self.start_in = start_in
+        self.stagger = stagger
+        v0 = clock.origin_virtual.timestamp()
+        self.replay_day = clock.origin_virtual.date().isoformat()
+        self.games: dict[int, ReplayedGame] = {}
+        for i, pk in enumerate(sorted(recordings.games)):
+            game = recordings.games[pk]
+            self.games[pk] = ReplayedGame(game, GameTimeline(game.feed), i, v0 + start_in + i * stagger)
+        self.copyright = next(
+            (str(g.feed["copyright"]) for g in recordings.games.values() if "copyright" in g.feed), COPYRIGHT
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def now(self) -> float:
+        """The virtual time (Unix epoch)."""
+        return self.clock.now_epoch()
+
+    def get(self, pk: int) -> ReplayedGame:
+        try:
+            return self.games[pk]
+        except KeyError:
+            raise UnknownGame(pk) from None
+
+    def state_index(self, pk: int, timecode: str | None = None) -> int:
+        """Index of the state served for ``pk`` now, or as of ``timecode`` (raises if in the future).
+
+        A malformed timecode raises ``ValueError``."""
+        game = self.get(pk)
+        now = game.original_time(self.now())
+        if timecode is None:
+            return game.timeline.index_at(now)
+        at = parse_timecode(timecode)
+        if int(at) > int(now):
+            raise FutureTimecode(timecode)
+        return game.timeline.index_at(at)
+
+    def timestamps(self, pk: int) -> list[str]:
+        """Timecodes of ``pk`` up to now, oldest first."""
+        game = self.get(pk)
+        now = int(game.original_time(self.now()))
+        tl = game.timeline
+        return [tc for t, tc in zip(tl.times, tl.timecodes, strict=True) if t <= now]
+
+    def feed(self, pk: int, index: int) -> JSON:
+        return synthesize(self.get(pk).timeline, index)
+
+    # ------------------------------------------------------------------ other endpoints
+
+    def linescore(self, pk: int) -> JSON:
+        """``/game/{pk}/linescore`` now: the recorded response once final (if recorded), else the
+        feed's ``liveData.linescore`` (derived from the final feed when no file was recorded)."""
+        game = self.get(pk)
+        index = self.state_index(pk)
+        if game.timeline.states[index].phase == "final" and game.game.linescore is not None:
+            return game.game.linescore
+        return {"copyright": self.copyright, **self.feed(pk, index)["liveData"]["linescore"]}
+
+    def boxscore(self, pk: int) -> JSON:
+        """``/game/{pk}/boxscore``: the recorded response once final (if recorded), else the feed's
+        ``liveData.boxscore`` (which holds the final values at every state: a known gap)."""
+        game = self.get(pk)
+        index = self.state_index(pk)
+        if game.timeline.states[index].phase == "final" and game.game.boxscore is not None:
+            return game.game.boxscore
+        return {"copyright": self.copyright, **self.feed(pk, index)["liveData"]["boxscore"]}
+
+    def schedule_entry(self, game: ReplayedGame) -> JSON:
+        """The game's ``dates[].games[]`` entry at the current virtual time (relocated dates)."""
+        tl = game.timeline
+        index = game.index_at(self.now())
+        state = tl.states[index]
+        gd = game.game.feed["gameData"]
+        info = gd.get("game", {})
+        template = game.game.schedule_entry or {}
+        teams: JSON = {}
+        score: JSON = {}
+        if state.phase in ("live", "final"):
+            score = synthesize(tl, index)["liveData"]["linescore"].get("teams", {})
+        for side in ("away", "home"):
+            team = gd["teams"][side]
+            record = dict(team.get("record", {}).get("leagueRecord", {}))
+            record.pop("ties", None)
+            entry: JSON = {"team": tl.team_ref(side), "leagueRecord": record}
+            if side in score and "runs" in score[side]:
+                entry["score"] = score[side]["runs"]
+            if state.phase == "final":
+                other = score.get("home" if side == "away" else "away", {}).get("runs", 0)
+                entry["isWinner"] = entry.get("score", 0) > other
+            entry["splitSquad"] = False
+            if "seriesNumber" in template.get("teams", {}).get(side, {}):
+                entry["seriesNumber"] = template["teams"][side]["seriesNumber"]
+            teams[side] = entry
+        out: JSON = {"gamePk": game.game_pk}
+        if "gameGuid" in template:
+            out["gameGuid"] = template["gameGuid"]
+        venue = gd.get("venue", {})
+        out.update(
+            link=f"/api/v1.1/game/{game.game_pk}/feed/live",
+            gameType=info.get("type", "R"),
+            season=str(info.get("season", "")),
+            gameDate=iso_z(game.replay_first_pitch),
+            officialDate=self.replay_day,
+            status=status_of(tl, state),
+            teams=teams,
+            venue={"id": venue.get("id"), "name": venue.get("name"), "link": venue.get("link")},
+            content={"link": f"/api/v1/game/{game.game_pk}/content"},
+        )
+        if state.phase == "final":
+            out["isTie"] = False
+        out.update(
+            gameNumber=info.get("gameNumber", 1),
+            publicFacing=True,
+            doubleHeader=info.get("doubleHeader", "N"),
+            gamedayType=info.get("gamedayType", "P"),
+            tiebreaker=info.get("tiebreaker", "N"),
+            calendarEventID=info.get("calendarEventID", ""),
+            seasonDisplay=str(info.get("seasonDisplay", info.get("season", ""))),
+            dayNight=gd.get("datetime", {}).get("dayNight", "day"),
+            scheduledInnings=game.game.feed["liveData"]["linescore"].get("scheduledInnings", 9),
+            reverseHomeAwayStatus=False,
+            inningBreakLength=template.get("inningBreakLength", 120),
+        )
+        for key in ("gamesInSeries", "seriesGameNumber"):
+            if key in template:
+                out[key] = template[key]
+        out["seriesDescription"] = template.get(
+            "seriesDescription", "Regular Season" if info.get("type", "R") == "R" else ""
+        )
+        out.update(recordSource="S", ifNecessary="N", ifNecessaryDescription="Normal Game")
+        return out
+
+    def schedule(
+        self,
+        dates: tuple[str, str] | None = None,
+        game_pks: set[int] | None = None,
+        team_ids: set[int] | None = None,
+    ) -> JSON:
+        """A ``/api/v1/schedule`` response for the dates ``(start, end)`` (inclusive, ``YYYY-MM-DD``;
+        ``None``: the replay day), filtered by gamePk and team id when given."""
+        start, end = dates or (self.replay_day, self.replay_day)
+        entries = []
+        if start <= self.replay_day <= end:
+            for game in sorted(self.games.values(), key=lambda g: (g.replay_first_pitch, g.game_pk)):
+                if game_pks and game.game_pk not in game_pks:
+                    continue
+                if team_ids and not team_ids & set(game.timeline.team_ids.values()):
+                    continue
+                entries.append(self.schedule_entry(game))
+        live = sum(1 for e in entries if e["status"]["abstractGameState"] == "Live")
+        totals = {"totalItems": len(entries), "totalEvents": 0, "totalGames": len(entries),
+                  "totalGamesInProgress": live}  # fmt: skip
+        day = [{"date": self.replay_day, **totals, "games": entries, "events": []}] if entries else []
+        return {"copyright": self.copyright, **totals, "dates": day}
+
+    def people(self, ids: list[int]) -> list[JSON]:
+        """Person objects: recorded ``/people`` responses first, else ``gameData.players`` of a game."""
+        out = []
+        for pid in ids:
+            person = self.recordings.people.get(pid)
+            if person is None:
+                for game in self.games.values():
+                    person = game.game.feed["gameData"].get("players", {}).get(f"ID{pid}")
+                    if person is not None:
+                        break
+            if person is not None:
+                out.append(person)
+        return out
+
+    def teams(self, season: str | None = None) -> JSON:
+        """A ``/api/v1/teams`` response: the recorded one of ``season`` (else the newest recorded),
+        or, with none recorded, the teams of the replayed games from their ``gameData``."""
+        recorded = self.recordings.teams
+        for resp in recorded:
+            if season and any(str(t.get("season")) == season for t in resp.get("teams", [])):
+                return resp
+        if recorded:
+            return recorded[0]
+        seen: dict[int, JSON] = {}
+        for game in self.games.values():
+            for side in ("away", "home"):
+                team = game.game.feed["gameData"]["teams"][side]
+                seen.setdefault(int(team["id"]), team)
+        return {"copyright": self.copyright, "teams": [seen[k] for k in sorted(seen)]}
+
+    def status(self) -> JSON:
+        """What ``/standin/status`` shows: the clock, every game's state, the games not replayed."""
+        now = self.now()
+        games = []
+        for game in sorted(self.games.values(), key=lambda g: (g.replay_first_pitch, g.game_pk)):
+            index = game.index_at(now)
+            state = game.timeline.states[index]
+            games.append(
+                {
+                    "gamePk": game.game_pk,
+                    "away": game.game.away_name,
+                    "home": game.game.home_name,
+                    "originalDate": game.game.official_date,
+                    "replayFirstPitch": iso_z(game.replay_first_pitch),
+                    "state": status_of(game.timeline, state)["detailedState"],
+                    "timecode": game.timeline.timecodes[index],
+                    "plays": state.plays,
+                    "source": str(game.game.source),
+                }
+            )
+        return {
+            "now": iso_z(now),
+            "speed": self.clock.speed,
+            "originEpoch": self.clock.origin_real,
+            "replayDay": self.replay_day,
+            "games": games,
+            "notReplayed": [
+                {"gamePk": pk, "reason": why} for pk, why in sorted(self.recordings.not_replayed.items())
+            ],
+        }

@@ -1,0 +1,260 @@
+"""The stand-in's HTTP server: the Stats API's paths and shapes over a :class:`Replay`.
+
+Routes (JSON, GET only):
+
+    /api/v1/schedule                          sportId, date, startDate/endDate, gamePk, teamId
+    /api/v1.1/game/{pk}/feed/live             now, or ?timecode=yyyymmdd_HHMMSS
+    /api/v1.1/game/{pk}/feed/live/timestamps  timecodes so far
+    /api/v1/game/{pk}/boxscore, /linescore    recorded responses once final, else from the feed
+    /api/v1/people/{id}, /api/v1/people?personIds=a,b
+    /api/v1/teams, /api/v1/teams/{id}
+    /standin/status                           the virtual clock and every game's state
+
+Errors use MLB's body ``{messageNumber, message, timestamp, traceId}``: 404 for an unknown game or
+person and for a timecode later than the replay has reached, 400 for a malformed parameter.
+
+:class:`StandIn` runs it in-process (uvicorn on 127.0.0.1): ``base_url = await StandIn(...).start()``,
+then ``await stop()``. Serialized feeds are cached per (game, state), so polling is cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sts.clock import ScaledClock
+from sts.recordings import Recordings, scan_recordings
+from sts.standin.replay import FutureTimecode, Replay, UnknownGame
+
+JSON = dict[str, Any]
+_CACHE_SIZE = 64
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(dumps(payload), status_code=status, media_type="application/json;charset=UTF-8")
+
+
+def mlb_error(status: int, message: str, number: int = 10) -> Response:
+    body = {
+        "messageNumber": number,
+        "message": message,
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "traceId": None,
+    }
+    return _json(body, status)
+
+
+def _ints(value: str | None) -> set[int] | None:
+    if not value:
+        return None
+    return {int(x) for x in value.split(",") if x.strip()}
+
+
+def _date(value: str) -> str:
+    """``YYYY-MM-DD`` or MLB's ``MM/DD/YYYY`` as ``YYYY-MM-DD`` (``ValueError`` otherwise)."""
+    for fmt in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(value, fmt).date().isoformat()
+        except ValueError:
+            continue
+    raise ValueError(value)
+
+
+class StandInApp:
+    """The Starlette application over one :class:`Replay`."""
+
+    def __init__(self, replay: Replay) -> None:
+        self.replay = replay
+        self._feeds: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self.app = Starlette(
+            routes=[
+                Route("/api/v1/schedule", self.schedule),
+                Route("/api/v1.1/game/{pk:int}/feed/live", self.feed),
+                Route("/api/v1/game/{pk:int}/feed/live", self.feed),
+                Route("/api/v1.1/game/{pk:int}/feed/live/timestamps", self.timestamps),
+                Route("/api/v1/game/{pk:int}/feed/live/timestamps", self.timestamps),
+                Route("/api/v1/game/{pk:int}/boxscore", self.boxscore),
+                Route("/api/v1/game/{pk:int}/linescore", self.linescore),
+                Route("/api/v1/people/{pid:int}", self.person),
+                Route("/api/v1/people", self.people),
+                Route("/api/v1/teams", self.teams),
+                Route("/api/v1/teams/{tid:int}", self.team),
+                Route("/standin/status", self.status),
+            ]
+        )
+
+    def feed_bytes(self, pk: int, index: int) -> bytes:
+        """The serialized feed of ``pk`` at state ``index`` (LRU-cached)."""
+        key = (pk, index)
+        body = self._feeds.get(key)
+        if body is None:
+            body = dumps(self.replay.feed(pk, index))
+            self._feeds[key] = body
+            if len(self._feeds) > _CACHE_SIZE:
+                self._feeds.popitem(last=False)
+        else:
+            self._feeds.move_to_end(key)
+        return body
+
+    async def feed(self, request: Request) -> Response:
+        pk = int(request.path_params["pk"])
+        try:
+            index = self.replay.state_index(pk, request.query_params.get("timecode") or None)
+        except UnknownGame:
+            return mlb_error(404, f"Object not found: game {pk}")
+        except FutureTimecode as exc:
+            return mlb_error(404, f"No data for game {pk} at timecode {exc.args[0]}")
+        except ValueError:
+            return mlb_error(400, "Invalid Request with value: timecode", 11)
+        body = self.feed_bytes(pk, index)
+        return Response(body, media_type="application/json;charset=UTF-8")
+
+    async def timestamps(self, request: Request) -> Response:
+        pk = int(request.path_params["pk"])
+        try:
+            return _json(self.replay.timestamps(pk))
+        except UnknownGame:
+            return mlb_error(404, f"Object not found: game {pk}")
+
+    async def boxscore(self, request: Request) -> Response:
+        pk = int(request.path_params["pk"])
+        try:
+            return _json(self.replay.boxscore(pk))
+        except UnknownGame:
+            return mlb_error(404, f"Object not found: game {pk}")
+
+    async def linescore(self, request: Request) -> Response:
+        pk = int(request.path_params["pk"])
+        try:
+            return _json(self.replay.linescore(pk))
+        except UnknownGame:
+            return mlb_error(404, f"Object not found: game {pk}")
+
+    async def schedule(self, request: Request) -> Response:
+        q = request.query_params
+        try:
+            sport = _ints(q.get("sportId"))
+            pks = _ints(q.get("gamePk") or q.get("gamePks"))
+            teams = _ints(q.get("teamId"))
+            dates = None
+            if q.get("date"):
+                dates = (_date(q["date"]), _date(q["date"]))
+            elif q.get("startDate") or q.get("endDate"):
+                dates = (_date(q.get("startDate") or q["endDate"]), _date(q.get("endDate") or q["startDate"]))
+        except ValueError:
+            return mlb_error(400, "Invalid Request with value: date/sportId/gamePk/teamId", 11)
+        if sport is not None and 1 not in sport:
+            pks = {-1}  # only MLB (sportId 1) games are replayed
+        return _json(self.replay.schedule(dates, pks, teams))
+
+    async def person(self, request: Request) -> Response:
+        pid = int(request.path_params["pid"])
+        people = self.replay.people([pid])
+        if not people:
+            return mlb_error(404, f"Object not found: person {pid}")
+        return _json({"copyright": self.replay.copyright, "people": people})
+
+    async def people(self, request: Request) -> Response:
+        try:
+            ids = sorted(_ints(request.query_params.get("personIds")) or set())
+        except ValueError:
+            return mlb_error(400, "Invalid Request with value: personIds", 11)
+        return _json({"copyright": self.replay.copyright, "people": self.replay.people(ids)})
+
+    async def teams(self, request: Request) -> Response:
+        return _json(self.replay.teams(request.query_params.get("season")))
+
+    async def team(self, request: Request) -> Response:
+        tid = int(request.path_params["tid"])
+        resp = self.replay.teams(request.query_params.get("season"))
+        found = [t for t in resp.get("teams", []) if t.get("id") == tid]
+        if not found:
+            return mlb_error(404, f"Object not found: team {tid}")
+        return _json({"copyright": self.replay.copyright, "teams": found})
+
+    async def status(self, request: Request) -> Response:
+        return _json(self.replay.status())
+
+
+class StandIn:
+    """The MLB API stand-in, run in-process.
+
+    ``recordings``: a directory (scanned with :func:`sts.recordings.scan_recordings`) or a scan.
+    ``speed``: virtual seconds per real second. ``start_in``: virtual seconds from the start of the
+    replay to the first game's first pitch; ``stagger``: virtual seconds between first pitches.
+    ``origin``: the real Unix epoch at which the replay started (default: now), so a restarted
+    stand-in resumes the same replay; the virtual clock is ``ScaledClock(origin, <origin as UTC
+    datetime>, speed)`` (:attr:`clock`), which the scheduler can share.
+    """
+
+    def __init__(
+        self,
+        recordings: Path | Recordings,
+        speed: float = 1.0,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        start_in: float = 1200.0,
+        stagger: float = 0.0,
+        origin: float | None = None,
+    ) -> None:
+        self.recordings = recordings if isinstance(recordings, Recordings) else scan_recordings(recordings)
+        origin_real = time.time() if origin is None else float(origin)
+        self.clock = ScaledClock(origin_real, datetime.fromtimestamp(origin_real, UTC), speed)
+        self.replay = Replay(self.recordings, self.clock, start_in=start_in, stagger=stagger)
+        self.http = StandInApp(self.replay)
+        self.host = host
+        self.port = port
+        self.base_url: str | None = None
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> str:
+        """Bind and serve in the background; returns the base URL (``http://127.0.0.1:<port>``)."""
+        config = uvicorn.Config(
+            self.http.app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._task = asyncio.create_task(server.serve())
+        while not server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the stand-in server stopped while starting")
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://{self.host}:{port}"
+        return self.base_url
+
+    async def wait(self) -> None:
+        """Wait until the server stops (Ctrl-C, or :meth:`stop`)."""
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        self._server = None
+        self._task = None
