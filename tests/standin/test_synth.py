@@ -44,7 +44,7 @@ def test_states_grow_monotonically_to_the_final_feed(pk: int, timelines: dict[in
             assert total >= runs
             runs = total
             result = all_plays[-1]["result"]
-            assert (teams["away"]["runs"], teams["home"]["runs"]) == (result["awayScore"], result["homeScore"])
+            assert [teams[s]["runs"] for s in ("away", "home")] == [result["awayScore"], result["homeScore"]]
     assert phases == PHASES
     final = tl.feed
     assert plays == len(final["liveData"]["plays"]["allPlays"]) and pitches == _pitches(final)
