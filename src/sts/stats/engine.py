@@ -315,7 +315,14 @@ def derive_box(feed: Feed) -> GameBox:
         if get(play, "about", "isComplete", default=True) is False:
             continue
         walk.play(play)
+    last_half = walk.half
     walk.end_half()
+    if last_half is not None:
+        # a game that ends in the bottom half with fewer than three outs ended on the winning run
+        walk.box.walk_off = last_half.side == "home" and last_half.outs < 3
+    for team in walk.box.teams.values():
+        if walk.box.innings_played:  # lines for unplayed bottom halves too
+            walk.inning_line(team.side, walk.box.innings_played)
     finish_pitching_roles(walk.box, walk.stints, walk.score, feed)
     for side, team in walk.box.teams.items():
         for player in team.players.values():
