@@ -79,6 +79,13 @@ BUS_BACKENDS: dict[str, BusFactory] = {"postgres": postgres_bus_backend}
 REGISTRY_BACKENDS: dict[str, RegistryFactory] = {"postgres": postgres_registry}
 BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {}
 
+# Kafka bus + Apicurio registry: live services (deploy/local/kafka.sh, apicurio.sh); tests/kafka_backends.py
+from tests.kafka_backends import apicurio_registry, kafka_bus_backend  # noqa: E402
+
+BUS_BACKENDS["kafka"] = kafka_bus_backend
+REGISTRY_BACKENDS["kafka"] = apicurio_registry
+BACKEND_MARKS["kafka"] = [pytest.mark.kafka]
+
 
 def _params(ids: Iterable[str]) -> list[object]:
     return [pytest.param(i, id=i, marks=BACKEND_MARKS.get(i, [])) for i in ids]

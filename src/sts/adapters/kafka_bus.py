@@ -93,11 +93,14 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     return bootstrap, dict(parse_qsl(parts.query))
 
 
-def from_url(url: str, settings: Settings | None = None) -> KafkaEventBus:
-    """The bus for ``STS_EVENT_BUS_URL`` (``kafka://…``); topics it creates get ``settings.partitions``."""
+def from_url(url: str, settings: Settings | None = None, **options: Any) -> KafkaEventBus:
+    """The bus for ``STS_EVENT_BUS_URL`` (``kafka://…``); topics it creates get ``settings.partitions``.
+
+    ``options`` go to :class:`KafkaEventBus` (``session_timeout``, ``delivery_timeout``, ...)."""
     bootstrap, extra = parse_url(url)
-    partitions = settings.partitions if settings is not None else 6
-    return KafkaEventBus(bootstrap, config=extra, default_partitions=partitions)
+    if settings is not None:
+        options.setdefault("default_partitions", settings.partitions)
+    return KafkaEventBus(bootstrap, config=extra, **options)
 
 
 def _retrying(call: Callable[[], T], attempts: int = 20, pause: float = 0.25) -> T:
@@ -192,7 +195,8 @@ class KafkaEventBus:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": int(self.session_timeout * 1000),
-            "heartbeat.interval.ms": max(500, int(self.session_timeout * 1000) // 5),
+            # frequent heartbeats: a member learns of a rebalance (a member left) at its next one
+            "heartbeat.interval.ms": min(500, int(self.session_timeout * 1000) // 3),
             "error_cb": self._error_cb,
             **overrides,
         }
