@@ -1,0 +1,124 @@
+"""The whole pipeline in one process: scheduler → ingestion → bus → processor, plus health/metrics.
+
+Used by ``sts demo`` (against the stand-in, on a scaled clock) and ``sts run`` (against the real
+Stats API, on the system clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import structlog
+from sts.services.processor import Processor
+
+from sts.adapters.mlb_client import MLBClient
+from sts.bootstrap import Backends
+from sts.clock import Clock
+from sts.ports import TOPIC_GAME_EVENTS
+from sts.services.ingest import Ingestor, IngestResult, Snapshot
+from sts.services.scheduler import Scheduler, SchedulerConfig
+
+log = structlog.get_logger(__name__)
+
+PROCESSOR_GROUP = "processor"
+
+
+@dataclass
+class PipelineStats:
+    snapshots_stored: int = 0
+    snapshots_rejected: int = 0
+    events_published: int = 0
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Pipeline:
+    backends: Backends
+    client: MLBClient
+    clock: Clock
+    config: SchedulerConfig
+    stats: PipelineStats = field(default_factory=PipelineStats)
+    on_result: Callable[[IngestResult], None] | None = None
+
+    def __post_init__(self) -> None:
+        b = self.backends
+        self.ingestor = Ingestor(b.store, b.bus, b.codec)
+        self.scheduler = Scheduler(
+            self._fetch_schedule,
+            self._fetch_feed,
+            self.ingestor,
+            self.clock,
+            self.config,
+            on_result=self._record,
+        )
+        self.processor = Processor(b.bus, b.codec, b.database_url, group=PROCESSOR_GROUP)
+
+    async def _fetch_schedule(self, now: datetime) -> dict[str, Any]:
+        today = now.date()
+        return await self.client.schedule(start=today - timedelta(days=1), end=today)
+
+    async def _fetch_feed(self, game_pk: int) -> Snapshot:
+        fetched = await self.client.feed_live(game_pk)
+        return Snapshot(game_pk, fetched.raw, fetched.url, fetched.fetched_at)
+
+    def _record(self, result: IngestResult) -> None:
+        if result.outcome == "stored":
+            self.stats.snapshots_stored += 1
+            self.stats.events_published += result.events
+        elif result.outcome == "rejected":
+            self.stats.snapshots_rejected += 1
+            reason = result.reason or "unknown"
+            self.stats.rejected_reasons[reason] = self.stats.rejected_reasons.get(reason, 0) + 1
+        if self.on_result is not None:
+            self.on_result(result)
+
+    async def lag(self) -> int:
+        lag = await self.backends.bus.lag(PROCESSOR_GROUP, TOPIC_GAME_EVENTS)
+        return sum(lag.values())
+
+    async def run(self, stop: asyncio.Event, *, until_done: bool = False) -> None:
+        """Run scheduler and processor until ``stop`` (or until every game is Final and processed)."""
+        proc_stop = asyncio.Event()
+        proc_task = asyncio.create_task(self.processor.run(proc_stop), name="processor")
+        try:
+            await self.scheduler.run(stop, until_done=until_done)
+            if until_done and not stop.is_set():
+                # every game is Final and ingested: wait until the processor has caught up
+                while not stop.is_set() and not proc_task.done():
+                    if await self.lag() == 0:
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            proc_stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(proc_task, timeout=30)
+        if proc_task.done() and proc_task.exception() is not None:
+            raise proc_task.exception()  # type: ignore[misc]
+
+
+async def game_summaries(database_url: str) -> list[dict[str, Any]]:
+    """Per game: gamePk, away, home, awayRuns, homeRuns, innings, plays, pitches, status (from the DB)."""
+    from sts.db.queries import list_games
+
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        games = await list_games(conn)
+    return [
+        {
+            "gamePk": g["game_pk"],
+            "away": g["away"],
+            "home": g["home"],
+            "awayRuns": g["away_score"],
+            "homeRuns": g["home_score"],
+            "innings": g["innings_played"],
+            "plays": g["plays"],
+            "pitches": g["pitches"],
+            "status": g["status"],
+        }
+        for g in sorted(games, key=lambda g: g["game_pk"])
+    ]
