@@ -190,7 +190,11 @@ class Replay:
         if self._consumer is None:
             # group.id is required by librdkafka, but an assign()-only consumer never joins the group
             # and never commits.
-            self._consumer = ck.Consumer(self.bus.consumer_config(f"sts-replay-{uuid.uuid4().hex}"))
+            # A short fetch wait: a fetch parked at the end of the previous partition would otherwise
+            # hold the next partition's first fetch for up to fetch.wait.max.ms (500 ms).
+            self._consumer = ck.Consumer(
+                self.bus.consumer_config(f"sts-replay-{uuid.uuid4().hex}", **{"fetch.wait.max.ms": 10})
+            )
         tp = ck.TopicPartition(self.topic, partition)
         low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
         pos = low if start is None else max(low, start)
