@@ -1,0 +1,366 @@
+"""Writing game events into the normalized tables of migration ``0002_normalized``.
+
+:func:`write_events` is the whole contract: it applies a sequence of :class:`GameEvent` (in bus order)
+inside the caller's transaction, and is idempotent:
+
+- events whose id is already in ``processed_events`` are skipped (so a redelivered or replayed event
+  changes nothing, not even transiently);
+- every write is an upsert ``ON CONFLICT … DO UPDATE … WHERE <row differs>``, so a row whose content
+  is unchanged is not rewritten (its ``xmin`` stays), and the same facts reached through a different
+  sequence of snapshots give the same rows;
+- rows depend only on facts (natural keys, content), never on when they were applied, except
+  ``plays.updated_at``, ``processed_events.processed_at`` and ``game_status_history.first_timecode``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from sts.events.model import GameEvent
+
+# --------------------------------------------------------------------------- table shapes
+# (column, SQL cast or "") in insert order; the first ``len(key)`` columns are the key.
+
+TS, JSON, DATE = "timestamptz", "jsonb", "date"
+
+_PE_COLS: list[tuple[str, str]] = [
+    ("game_pk", ""), ("at_bat_index", ""), ("event_index", ""), ("inning", ""), ("half_inning", ""),
+    ("type", ""), ("is_pitch", ""), ("is_substitution", ""), ("play_id", ""), ("pitch_number", ""),
+    ("start_time", TS), ("end_time", TS), ("player_id", ""), ("event", ""), ("event_type", ""),
+    ("description", ""), ("code", ""), ("call_code", ""), ("call_description", ""),
+    ("pitch_type_code", ""), ("pitch_type_description", ""), ("is_in_play", ""), ("is_strike", ""),
+    ("is_ball", ""), ("is_out", ""), ("has_review", ""), ("balls", ""), ("strikes", ""), ("outs", ""),
+    *((c, "") for c in (
+        "start_speed", "end_speed", "strike_zone_top", "strike_zone_bottom", "zone", "type_confidence",
+        "plate_time", "extension", "px", "pz", "pfx_x", "pfx_z", "x", "y", "x0", "y0", "z0", "vx0",
+        "vy0", "vz0", "ax", "ay", "az", "break_angle", "break_length", "break_y", "break_vertical",
+        "break_vertical_induced", "break_horizontal", "spin_rate", "spin_direction", "launch_speed",
+        "launch_angle", "total_distance", "trajectory", "hardness", "location", "hit_coord_x",
+        "hit_coord_y",
+    )),
+    ("extra", JSON),
+]  # fmt: skip
+_PLAY_COLS: list[tuple[str, str]] = [
+    ("game_pk", ""), ("at_bat_index", ""), ("inning", ""), ("half_inning", ""), ("is_top_inning", ""),
+    ("start_time", TS), ("end_time", TS),
+    *((c, "") for c in (
+        "is_complete", "is_scoring_play", "has_review", "has_out", "captivating_index", "result_type",
+        "event", "event_type", "description", "rbi", "away_score", "home_score", "is_out", "balls",
+        "strikes", "outs", "batter_id", "bat_side", "pitcher_id", "pitch_hand", "batter_split",
+        "pitcher_split", "men_on_base", "post_on_first_id", "post_on_second_id", "post_on_third_id",
+    )),
+    ("review_details", JSON), ("extra", JSON), ("content_hash", ""),
+]  # fmt: skip
+_RUNNER_COLS = [
+    (c, JSON if c == "extra" else "")
+    for c in (
+        "game_pk", "at_bat_index", "runner_index", "runner_id", "origin_base", "start_base", "end_base",
+        "out_base", "is_out", "out_number", "event", "event_type", "movement_reason",
+        "responsible_pitcher_id", "is_scoring_event", "rbi", "earned", "team_unearned", "play_index",
+        "extra",
+    )
+]  # fmt: skip
+_CREDIT_COLS = [
+    (c, "")
+    for c in (
+        "game_pk", "at_bat_index", "runner_index", "credit_index", "player_id", "position_code",
+        "position_abbreviation", "credit",
+    )
+]  # fmt: skip
+_SUB_COLS = [
+    ("game_pk", ""), ("at_bat_index", ""), ("event_index", ""), ("inning", ""), ("half_inning", ""),
+    ("substitution_type", ""), ("event", ""), ("description", ""), ("team_id", ""), ("player_id", ""),
+    ("replaced_player_id", ""), ("position_code", ""), ("position_abbreviation", ""),
+    ("batting_order", ""), ("base", ""), ("start_time", TS), ("extra", JSON),
+]  # fmt: skip
+_VENUE_COLS = [(c, JSON if c == "extra" else "") for c in (
+    "venue_id", "name", "city", "state", "country", "timezone", "extra")]  # fmt: skip
+_TEAM_COLS = [(c, JSON if c == "extra" else "") for c in (
+    "team_id", "name", "abbreviation", "team_name", "location_name", "short_name", "league_id",
+    "league_name", "division_id", "division_name", "venue_id", "extra")]  # fmt: skip
+_PERSON_COLS = [(c, JSON if c == "extra" else DATE if c == "birth_date" else "") for c in (
+    "person_id", "full_name", "first_name", "last_name", "boxscore_name", "primary_number",
+    "birth_date", "bats", "throws", "primary_position", "extra")]  # fmt: skip
+_GAME_INFO_COLS = [
+    ("game_pk", ""), ("season", ""), ("game_type", ""), ("official_date", DATE), ("game_datetime", TS),
+    ("double_header", ""), ("game_number", ""), ("day_night", ""), ("scheduled_innings", ""),
+    ("gameday_id", ""), ("away_team_id", ""), ("home_team_id", ""), ("venue_id", ""),
+    ("info_extra", JSON),
+]  # fmt: skip
+_INNING_COLS = [(c, "") for c in (
+    "game_pk", "inning", "away_runs", "away_hits", "away_errors", "away_left_on_base", "home_runs",
+    "home_hits", "home_errors", "home_left_on_base")]  # fmt: skip
+_TEAM_BOX_COLS = [(c, JSON if c in ("batting", "pitching", "fielding") else "") for c in (
+    "game_pk", "side", "team_id", "runs", "hits", "errors", "left_on_base", "batting", "pitching",
+    "fielding")]  # fmt: skip
+# box line column → (stats group, stat name)
+BOX_MAIN: dict[str, tuple[str, str]] = {
+    "at_bats": ("batting", "atBats"), "runs": ("batting", "runs"), "hits": ("batting", "hits"),
+    "doubles": ("batting", "doubles"), "triples": ("batting", "triples"),
+    "home_runs": ("batting", "homeRuns"), "rbi": ("batting", "rbi"),
+    "base_on_balls": ("batting", "baseOnBalls"), "strike_outs": ("batting", "strikeOuts"),
+    "stolen_bases": ("batting", "stolenBases"), "plate_appearances": ("batting", "plateAppearances"),
+    "pitching_outs": ("pitching", "outs"), "innings_pitched": ("pitching", "inningsPitched"),
+    "batters_faced": ("pitching", "battersFaced"), "pitches_thrown": ("pitching", "numberOfPitches"),
+    "hits_allowed": ("pitching", "hits"), "runs_allowed": ("pitching", "runs"),
+    "earned_runs": ("pitching", "earnedRuns"), "walks_allowed": ("pitching", "baseOnBalls"),
+    "strikeouts_pitched": ("pitching", "strikeOuts"), "home_runs_allowed": ("pitching", "homeRuns"),
+    "put_outs": ("fielding", "putOuts"), "assists": ("fielding", "assists"),
+    "errors": ("fielding", "errors"),
+}  # fmt: skip
+_BOX_COLS = [
+    ("game_pk", ""), ("person_id", ""), ("side", ""), ("team_id", ""), ("jersey_number", ""),
+    ("position", ""), ("batting_order", ""), ("is_substitute", ""),
+    *((c, "") for c in BOX_MAIN),
+    ("batting", JSON), ("pitching", JSON), ("fielding", JSON), ("extra", JSON),
+]  # fmt: skip
+
+
+def _upsert_sql(table: str, cols: Sequence[tuple[str, str]], nkey: int, *, extra_set: str = "") -> str:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET (cols) = ROW(EXCLUDED…) WHERE (cols) differ."""
+    names = [c for c, _ in cols]
+    values = ", ".join(f"%s::{cast}" if cast else "%s" for _, cast in cols)
+    rest = names[nkey:]
+    target = ", ".join(f"{c}" for c in rest)
+    excluded = ", ".join(f"EXCLUDED.{c}" for c in rest)
+    current = ", ".join(f"t.{c}" for c in rest)
+    return (
+        f"INSERT INTO {table} AS t ({', '.join(names)}) VALUES ({values}) "
+        f"ON CONFLICT ({', '.join(names[:nkey])}) DO UPDATE SET ({target}) = ROW({excluded}){extra_set} "
+        f"WHERE ROW({current}) IS DISTINCT FROM ROW({excluded})"
+    )
+
+
+def as_row(cols: Sequence[tuple[str, str]], rec: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(rec.get(c) for c, _ in cols)
+
+
+def to_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass
+class _Rows:
+    """Rows gathered from a batch of events, by table and key (the later event wins)."""
+
+    venues: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    teams: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    people: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    games: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    plays: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    play_events: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    runners: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    credits: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    subs: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    play_shapes: dict[Any, tuple[list[int], list[int]]] = field(default_factory=dict)
+    status: dict[int, dict[str, Any]] = field(default_factory=dict)
+    history: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    scores: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    timecodes: dict[int, str] = field(default_factory=dict)
+    processed: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, ev: GameEvent) -> None:
+        p, pk = ev.payload, ev.game_pk
+        tc = p.get("timecode")
+        if tc and (pk not in self.timecodes or tc > self.timecodes[pk]):
+            self.timecodes[pk] = tc
+        self.timecodes.setdefault(pk, "")
+        self.processed.append((ev.event_id, pk, ev.event_type, tc))
+        handler = getattr(self, f"_on_{ev.event_type}", None)
+        if handler is not None:  # unknown event types are recorded as processed and otherwise ignored
+            handler(pk, p, ev.event_id)
+
+    def _on_GameInfo(self, pk: int, p: dict[str, Any], _id: str) -> None:
+        venue, away, home = p.get("venue"), p.get("away_team"), p.get("home_team")
+        if venue:
+            self.venues[venue["venue_id"]] = as_row(_VENUE_COLS, {**venue, "extra": venue.get("extra")})
+        for team in (away, home):
+            if team:
+                self.teams[team["team_id"]] = as_row(_TEAM_COLS, team)
+        for person in p.get("players") or []:
+            self.people[person["person_id"]] = as_row(_PERSON_COLS, person)
+        rec = {
+            **p,
+            "game_pk": pk,
+            "away_team_id": away and away["team_id"],
+            "home_team_id": home and home["team_id"],
+            "venue_id": venue and venue["venue_id"],
+            "info_extra": p.get("extra"),
+        }
+        self.games[pk] = as_row(_GAME_INFO_COLS, rec)
+
+    def _pitch_row(self, pk: int, abi: int, pos: dict[str, Any], rec: dict[str, Any]) -> None:
+        row = {**rec, "game_pk": pk, "at_bat_index": abi, "inning": pos.get("inning")}
+        row["half_inning"] = pos.get("half_inning")
+        self.play_events[(pk, abi, rec["event_index"])] = as_row(_PE_COLS, row)
+
+    def _on_Pitch(self, pk: int, p: dict[str, Any], _id: str) -> None:
+        self._pitch_row(pk, p["at_bat_index"], p, p)
+
+    def _on_PlayCompleted(self, pk: int, p: dict[str, Any], event_id: str) -> None:
+        abi = p["at_bat_index"]
+        self.plays[(pk, abi)] = as_row(_PLAY_COLS, {**p, "game_pk": pk, "content_hash": event_id})
+        for rec in p.get("play_events") or []:
+            self._pitch_row(pk, abi, p, rec)
+        credit_counts: list[int] = []
+        for r in p.get("runners") or []:
+            ri = r["runner_index"]
+            self.runners[(pk, abi, ri)] = as_row(_RUNNER_COLS, {**r, "game_pk": pk, "at_bat_index": abi})
+            credits = r.get("credits") or []
+            for ci, c in enumerate(credits):
+                row = {**c, "game_pk": pk, "at_bat_index": abi, "runner_index": ri, "credit_index": ci}
+                self.credits[(pk, abi, ri, ci)] = as_row(_CREDIT_COLS, row)
+            credit_counts.extend([0] * (ri + 1 - len(credit_counts)))
+            credit_counts[ri] = len(credits)
+        indexes = [e["event_index"] for e in p.get("play_events") or []]
+        self.play_shapes[(pk, abi)] = (indexes, credit_counts)
+
+    def _on_Substitution(self, pk: int, p: dict[str, Any], _id: str) -> None:
+        self.subs[(pk, p["at_bat_index"], p["event_index"])] = as_row(_SUB_COLS, {**p, "game_pk": pk})
+
+    def _on_ScoreChanged(self, pk: int, p: dict[str, Any], _id: str) -> None:
+        best = self.scores.get(pk)
+        if best is None or p["at_bat_index"] >= best["at_bat_index"]:
+            self.scores[pk] = p
+
+    def _on_GameStatusChanged(self, pk: int, p: dict[str, Any], _id: str) -> None:
+        self.status[pk] = p
+        key = tuple(p.get(k) or "" for k in ("abstract_state", "coded_state", "detailed_state"))
+        old = self.history.get((pk, *key))
+        tc = p.get("timecode")
+        if old is not None and old[-1] is not None and (tc is None or old[-1] < tc):
+            tc = old[-1]
+        self.history[(pk, *key)] = (pk, *key, p.get("status_code"), tc)
+
+    def _on_GameFinal(self, pk: int, p: dict[str, Any], _id: str) -> None:
+        self.finals[pk] = p
+
+
+async def execute_many(cur: psycopg.AsyncCursor[Any], sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    rows = list(rows)
+    if rows:
+        await cur.executemany(sql, rows)
+
+
+async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[GameEvent]) -> int:
+    """Apply ``events`` (in order) within the current transaction of ``conn``; return how many were
+    new (not already in ``processed_events``). See the module docstring for the guarantees."""
+    from sts.db.normalized_final import write_finals  # the GameFinal half lives in its own module
+
+    if not events:
+        return 0
+    ids = list(dict.fromkeys(e.event_id for e in events))
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "SELECT event_id::text FROM processed_events WHERE event_id = ANY(%s::uuid[])", (ids,)
+        )
+        done = {r[0] for r in await cur.fetchall()}
+        rows = _Rows()
+        for ev in events:
+            if ev.event_id not in done:
+                done.add(ev.event_id)
+                rows.add(ev)
+        if not rows.processed:
+            return 0
+        await execute_many(cur, _upsert_sql("venues", _VENUE_COLS, 1), rows.venues.values())
+        await execute_many(cur, _upsert_sql("teams", _TEAM_COLS, 1), rows.teams.values())
+        await execute_many(cur, _upsert_sql("people", _PERSON_COLS, 1), rows.people.values())
+        await execute_many(cur, _upsert_sql("games", _GAME_INFO_COLS, 1), rows.games.values())
+        await execute_many(
+            cur,
+            "INSERT INTO games (game_pk) VALUES (%s) ON CONFLICT DO NOTHING",
+            [(pk,) for pk in rows.timecodes if pk not in rows.games],
+        )
+        play_sql = _upsert_sql(
+            "plays", _PLAY_COLS, 2, extra_set=", revision = t.revision + 1, updated_at = now()"
+        ).replace("WHERE ROW(", "WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash AND ROW(", 1)
+        await execute_many(cur, play_sql, rows.plays.values())
+        await execute_many(cur, _upsert_sql("play_events", _PE_COLS, 3), rows.play_events.values())
+        await execute_many(cur, _upsert_sql("runners", _RUNNER_COLS, 3), rows.runners.values())
+        await execute_many(cur, _upsert_sql("fielding_credits", _CREDIT_COLS, 4), rows.credits.values())
+        shapes = [(pk, abi, ev, len(cc), cc) for (pk, abi), (ev, cc) in rows.play_shapes.items()]
+        # a completed play states its whole content: drop children a revision no longer has
+        await execute_many(
+            cur,
+            "DELETE FROM play_events WHERE game_pk = %s AND at_bat_index = %s"
+            " AND event_index <> ALL(%s::int[])",
+            [s[:3] for s in shapes],
+        )
+        await execute_many(
+            cur,
+            "DELETE FROM runners WHERE game_pk = %s AND at_bat_index = %s AND runner_index >= %s",
+            [(s[0], s[1], s[3]) for s in shapes],
+        )
+        await execute_many(
+            cur,
+            "DELETE FROM fielding_credits WHERE game_pk = %s AND at_bat_index = %s"
+            " AND credit_index >= coalesce((%s::int[])[runner_index + 1], 0)",
+            [(s[0], s[1], s[4]) for s in shapes],
+        )
+        await execute_many(cur, _upsert_sql("substitutions", _SUB_COLS, 3), rows.subs.values())
+        await execute_many(
+            cur,
+            "INSERT INTO game_status_history AS h VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (game_pk, abstract_state, coded_state, detailed_state) DO UPDATE SET "
+            "first_timecode = LEAST(h.first_timecode, EXCLUDED.first_timecode), "
+            "status_code = coalesce(h.status_code, EXCLUDED.status_code) "
+            "WHERE h.first_timecode IS DISTINCT FROM LEAST(h.first_timecode, EXCLUDED.first_timecode) "
+            "OR h.status_code IS NULL AND EXCLUDED.status_code IS NOT NULL",
+            rows.history.values(),
+        )
+        status_cols = ("abstract_state", "coded_state", "detailed_state", "status_code")
+        await execute_many(
+            cur,
+            "UPDATE games SET (abstract_state, coded_state, detailed_state, status_code) = (%s, %s, %s, %s) "
+            "WHERE game_pk = %s AND (abstract_state, coded_state, detailed_state, status_code) "
+            "IS DISTINCT FROM (%s, %s, %s, %s)",
+            [(*(v := [s.get(k) for k in status_cols]), pk, *v) for pk, s in rows.status.items()],
+        )
+        await execute_many(
+            cur,
+            "UPDATE games SET (away_score, home_score, score_at_bat_index) = (%s, %s, %s) "
+            "WHERE game_pk = %s AND NOT is_final AND coalesce(score_at_bat_index, -1) <= %s "
+            "AND (away_score, home_score, score_at_bat_index) IS DISTINCT FROM (%s, %s, %s)",
+            [
+                (s["away_score"], s["home_score"], s["at_bat_index"], pk, s["at_bat_index"],
+                 s["away_score"], s["home_score"], s["at_bat_index"])
+                for pk, s in rows.scores.items()
+            ],
+        )  # fmt: skip
+        await write_finals(cur, rows.finals)
+        await execute_many(
+            cur,
+            "UPDATE games SET latest_timecode = %s WHERE game_pk = %s AND coalesce(latest_timecode, '') < %s",
+            [(tc, pk, tc) for pk, tc in rows.timecodes.items() if tc],
+        )
+        await execute_many(
+            cur,
+            "INSERT INTO processed_events (event_id, game_pk, event_type, timecode) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            rows.processed,
+        )
+    return len(rows.processed)
+
+
+def box_row(pk: int, line: dict[str, Any]) -> tuple[Any, ...]:
+    """The ``box_lines`` row of a ``BoxLine`` record."""
+    rec = {**line, "game_pk": pk}
+    for col, (group, stat) in BOX_MAIN.items():
+        value = (line.get(group) or {}).get(stat)
+        rec[col] = value if col == "innings_pitched" or isinstance(value, int) else None
+    for group in ("batting", "pitching", "fielding"):
+        rec[group] = to_json(line.get(group) or {})
+    return as_row(_BOX_COLS, rec)
+
+
+BOX_UPSERT = _upsert_sql("box_lines", _BOX_COLS, 2)
+TEAM_BOX_UPSERT = _upsert_sql("team_box_lines", _TEAM_BOX_COLS, 2)
+INNING_UPSERT = _upsert_sql("linescore_innings", _INNING_COLS, 2)
+TEAM_BOX_COLS = _TEAM_BOX_COLS
+INNING_COLS = _INNING_COLS
