@@ -10,6 +10,8 @@ import pytest
 from sts.stats import derive_box, format_outs
 from sts.stats.box import GameBox
 from sts.stats.feed import all_plays, unwrap
+from sts.stats.lookahead import half_start_runners
+from tests.stats.conftest import FINAL_FEEDS
 
 Loader = Callable[[str], dict[str, Any]]
 
@@ -132,3 +134,19 @@ def test_recorded_envelope_is_unwrapped(load_feed: Loader) -> None:
     assert unwrap({"endpoint": "game", "status_code": 200, "response": feed}) is feed
     assert unwrap({"endpoint": "x", "response": {"dates": []}}) is None
     assert unwrap([1, 2]) is None
+
+
+def test_no_runner_starts_a_regular_half_inning_on_base(load_feed: Loader) -> None:
+    for name in FINAL_FEEDS:
+        assert half_start_runners(all_plays(load_feed(name))) == {}
+
+
+def test_runner_with_no_arrival_play_starts_the_half_on_his_base(load_feed: Loader) -> None:
+    # the shape of an extra-inning automatic runner (L2), made from 717055: without #0 (Ha-Seong Kim
+    # walks), Kim is first seen stealing 2nd in #1, so he was on 1st when the half began
+    feed = load_feed("717055")
+    plays = [p for p in all_plays(feed) if p["about"]["atBatIndex"] != 0]
+    assert half_start_runners(plays)[(1, "away")] == {673490: "1B"}
+    live = {**feed["liveData"], "plays": {**feed["liveData"]["plays"], "allPlays": plays}}
+    box = derive_box({**feed, "liveData": live})
+    assert box.teams["away"].innings[0].runs == 1  # he still scores the run

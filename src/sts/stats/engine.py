@@ -14,6 +14,7 @@ from typing import Any
 from sts.stats import rules
 from sts.stats.box import GROUPS, GameBox, InningLine, TeamBox
 from sts.stats.feed import Feed, Play, all_plays, batting_side, game_pk, get, other, person_id
+from sts.stats.lookahead import half_start_runners, starting_catchers
 from sts.stats.roles import Stint, finish_pitching_roles
 
 
@@ -36,6 +37,8 @@ class _Walk:
     half: _Half | None = None
     subbed_in: set[int | None] = field(default_factory=set)
     first_position: dict[int | None, str] = field(default_factory=dict)  # how we first saw him field
+    half_starts: dict[tuple[int, str], dict[int, str]] = field(default_factory=dict)
+    responsible: dict[int, int | None] = field(default_factory=dict)  # runner -> pitcher (P4 fallback)
     result_start: dict[int, str] = field(default_factory=dict)
     team_unearned: dict[str, int] = field(default_factory=lambda: {"away": 0, "home": 0})
 
@@ -104,7 +107,7 @@ class _Walk:
         line = self.inning_line(side, inning)
         line.played = True
         self.half = _Half(inning, side, line)
-        self.on_base.clear()
+        self.on_base = dict(self.half_starts.get((inning, side), {}))  # L2
         self.box.innings_played = max(self.box.innings_played, inning)
 
     def end_half(self) -> None:
@@ -166,6 +169,7 @@ class _Walk:
             replaced = person_id(get(ev, "replacedPlayer"))
             if replaced is not None and replaced in self.on_base and player is not None:
                 self.on_base[player] = self.on_base.pop(replaced)  # P6: pinch runner
+                self.responsible[player] = self.responsible.get(replaced)
         if ev.get("isPitch"):
             pitcher = self.pitcher[fside]
             self.pit(fside, pitcher, "numberOfPitches")
@@ -205,6 +209,8 @@ class _Walk:
                 self.score_run(d, rid, side, fside, line)
             elif mv.get("end") in rules.BASES:
                 self.on_base[rid] = str(mv["end"])
+            if mv.get("start") is None and not mv.get("isOut"):
+                self.responsible[rid] = pitcher  # the batter reached: his pitcher is responsible
             kind = rules.runner_event_kind(etype)
             if kind == "sb":
                 self.bat(side, rid, "stolenBases")
@@ -233,7 +239,9 @@ class _Walk:
 
     def score_run(self, d: Mapping[str, Any], rid: int, side: str, fside: str, line: InningLine) -> None:
         self.bat(side, rid, "runs")  # B5
-        charged = person_id(get(d, "responsiblePitcher")) or self.pitcher[fside]  # P4
+        charged = (
+            person_id(get(d, "responsiblePitcher")) or self.responsible.get(rid) or self.pitcher[fside]
+        )  # P4
         self.pit(fside, charged, "runs")
         if d.get("earned"):
             self.pit(fside, charged, "earnedRuns")
@@ -284,36 +292,13 @@ class _Walk:
         record_plate_appearance(self, play, events, str(etype), side, fside)
 
 
-def starting_catchers(plays: Iterable[Play]) -> dict[str, int | None]:
-    """F2: each side's first catcher: the first player credited at position 2, or the player replaced
-    by the first substitution at catcher, whichever comes first."""
-    found: dict[str, int | None] = {}
-    for play in plays:
-        fside = other(batting_side(play))
-        if fside in found:
-            continue
-        for ev in get(play, "playEvents", default=[]):
-            if get(ev, "position", "code") == "2" and get(ev, "details", "eventType") in (
-                "defensive_substitution",
-                "defensive_switch",
-            ):
-                found.setdefault(fside, person_id(get(ev, "replacedPlayer")))
-        for r in get(play, "runners", default=[]):
-            for c in get(r, "credits", default=[]):
-                if get(c, "position", "code") == "2":
-                    found.setdefault(fside, person_id(get(c, "player")))
-        if len(found) == 2:
-            break
-    return {"away": found.get("away"), "home": found.get("home")}
-
-
 def derive_box(feed: Feed) -> GameBox:
     """The box score of ``feed`` derived from its plays alone (plus decisions for W/L/SV)."""
     walk = _Walk(GameBox(game_pk(feed)))
-    walk.catcher = starting_catchers(all_plays(feed))
-    for play in all_plays(feed):
-        if get(play, "about", "isComplete", default=True) is False:
-            continue
+    plays = [p for p in all_plays(feed) if get(p, "about", "isComplete", default=True) is not False]
+    walk.catcher = starting_catchers(plays)
+    walk.half_starts = half_start_runners(plays)
+    for play in plays:
         walk.play(play)
     last_half = walk.half
     walk.end_half()
