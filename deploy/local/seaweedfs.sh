@@ -9,7 +9,8 @@
 #   deploy/local/seaweedfs.sh stop     stop it (no-op when not running)
 #
 # Environment (defaults in brackets):
-#   STS_S3_PORT [8333]                    S3 port; master 9333, volume 9340, filer 8888 (gRPC: port+10000)
+#   STS_S3_PORT [8333]                    S3 port; master 9333, volume 9340, filer 8888, admin 12535
+#                                         (each gRPC on port+10000; the admin server cannot be disabled)
 #   STS_S3_ACCESS_KEY [sts]               credentials of the one admin identity
 #   STS_S3_SECRET_KEY [sts-secret-key]
 #   STS_SEAWEEDFS_DATA_DIR [.cache/seaweedfs/data]   where objects are kept (survives stop/start)
@@ -83,7 +84,9 @@ s3_curl() {
 probe() {
   curl -fsS --max-time 2 -o /dev/null "$ENDPOINT/healthz" || return 1
   s3_curl -o /dev/null -X PUT "$ENDPOINT/$PROBE_BUCKET" 2>/dev/null || true  # exists already: fine
+  # curl does not send the payload hash header that SeaweedFS needs to check the signature of a body
   s3_curl -o /dev/null -X PUT --data-binary 'ok' -H 'Content-Type: text/plain' \
+    -H "x-amz-content-sha256: $(printf ok | sha256sum | cut -d' ' -f1)" \
     "$ENDPOINT/$PROBE_BUCKET/probe" || return 1
   [ "$(s3_curl "$ENDPOINT/$PROBE_BUCKET/probe")" = "ok" ]
 }
@@ -119,7 +122,8 @@ start() {
       -master.telemetry=false \
       -master.port=9333 -volume.port=9340 -filer.port=8888 \
       -s3.port="$STS_S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
-      -webdav=false -admin.ui=false
+      -s3.autoCreateBucket=false \
+      -webdav=false -admin.ui=false -admin.port.legacy=0
   wait_ready
 }
 
