@@ -19,8 +19,21 @@ What is not compared (and why)
     stolenBasePercentage, strikePercentage, fielding, runsScoredPer9, ...) which in the feed are
     season-to-date or derived ratios, not per-game counting stats; and text (``summary``, ``note``).
 
-DECISIONS — statistics that cannot be derived from the play-by-play
-  (filled in from the verification runs; none are fudged or copied)
+DECISIONS — statistics that cannot be derived from the play-by-play (none is fudged or copied; each
+stays a reported mismatch)
+  * ``fielding.gamesStarted`` of a starting fielder who never touched the ball. The plays name no
+    starting positions: a starter's position shows only through fielding credits or a
+    ``defensive_switch``. In a DH game the DH never has either, so a starting fielder with no credit
+    and no switch is indistinguishable from the DH, and the engine (conservatively) gives neither a
+    fielding start. In every case below exactly two starters of the team have no fielding evidence
+    in any play — the DH and the fielder — and each batted in the listed plays (atBatIndex):
+      - 746215 (away, MIL): Christian Yelich, LF, 0 chances (#2, 17, 43, 59); DH Rhys Hoskins
+        (#8, 27, 49, 65).
+      - 744914 (away, HOU): Chas McCormick, LF, 0 chances (#17, 37, 52); DH Yordan Alvarez
+        (#2, 23, 43, 61).
+      - 747175 (home, AZ): Eugenio Suárez, 3B, 0 chances (#13, 28, 46, 64); DH Joc Pederson
+        (#6, 21, 38).
+    Deriving these would need the lineup card (``liveData.boxscore`` positions), which is box data.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from sts.stats import rules
 from sts.stats.box import GROUPS, GameBox, InningLine, TeamBox
 from sts.stats.feed import Feed, Play, all_plays, batting_side, game_pk, get, other, person_id
 from sts.stats.lookahead import half_start_runners, starting_catchers
+from sts.stats.plate import record_plate_appearance
 from sts.stats.roles import Stint, finish_pitching_roles
 
 
@@ -287,8 +288,6 @@ class _Walk:
         etype = get(play, "result", "eventType")
         if etype not in rules.PA_EVENTS:
             return
-        from sts.stats.plate import record_plate_appearance
-
         record_plate_appearance(self, play, events, str(etype), side, fside)
 
 

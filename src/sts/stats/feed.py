@@ -21,10 +21,12 @@ def unwrap(document: Any) -> Feed | None:
     """
     if not isinstance(document, Mapping):
         return None
-    if "liveData" not in document and isinstance(document.get("response"), Mapping):
-        document = document["response"]
+    inner = document.get("response")
+    if "liveData" not in document and isinstance(inner, Mapping):
+        document = inner
     if "liveData" in document and "gameData" in document:
-        return document
+        feed: Feed = document
+        return feed
     return None
 
 
@@ -48,7 +50,7 @@ def game_pk(feed: Feed) -> int | None:
 
 
 def is_final(feed: Feed) -> bool:
-    return get(feed, "gameData", "status", "abstractGameState") == "Final"
+    return bool(get(feed, "gameData", "status", "abstractGameState") == "Final")
 
 
 def all_plays(feed: Feed) -> list[Play]:

@@ -34,13 +34,17 @@ Pitching (OBR 9.16-9.19)
   P1  Pitcher on the mound: ``matchup.pitcher`` at the start of a play unless the play's own
       ``playEvents`` carry a ``pitching_substitution`` (then the previous pitcher until that event).
       Every pitch, out, stolen base, wild pitch, balk and pickoff is credited to the pitcher on the
-      mound at the runner movement's ``playIndex``.
+      mound at the runner movement's ``playIndex`` (718594 atBatIndex 21: Springs throws two pitches,
+      Cleavinger replaces him at 0-2 and gives up the double).
   P2  Outs: every runner movement with ``isOut`` (innings pitched = outs / 3, OBR 9.16 comment).
   P3  Batters faced and the batter's result (H, 2B, 3B, HR, BB, IBB, SO, HBP, SF, SH, CI, AB) are
-      charged to ``matchup.pitcher`` of the plate appearance (OBR 9.16(h) ball-count exceptions are
-      already applied by MLB in ``matchup``).
-  P4  R and ER: to ``details.responsiblePitcher`` of the scoring runner (OBR 9.16(g)), falling back to
-      the pitcher on the mound; ER when ``details.earned``. Team ER excludes ``teamUnearned`` runs
+      charged to ``matchup.pitcher`` of the plate appearance. OBR 9.16(h) charges a walk to the
+      previous pitcher when he left with a ball-heavy count; no recorded feed has that case, so it
+      is unverified whether ``matchup`` already reflects it (718594 #21 is the pitcher-favoured 0-2).
+  P4  R and ER: to ``details.responsiblePitcher`` of the scoring runner (OBR 9.16(g)); for feeds
+      without it, the pitcher who faced the runner when he reached (a pinch runner inherits it; the
+      9.16(g) force-out transfer is not modelled), else the pitcher on the mound. ER when
+      ``details.earned``. Team ER excludes ``teamUnearned`` runs
       (OBR 9.16(i)).
   P5  Pitches, strikes, balls: pitch events (``isPitch``); strikes = called/swinging/foul/in play,
       balls = everything else thrown (feed convention; automatic balls/strikes are not pitches).
@@ -58,18 +62,24 @@ Fielding (OBR 9.09-9.12)
   F1  PO from ``f_putout`` credits, A from ``f_assist`` (at most one per player per out, OBR 9.10(b)),
       E from any ``*error*`` or catcher-interference credit (one per fielder per event).
       Chances = PO + A + E.
-  F2  Passed balls go to the catcher; SB and CS against go to the catcher on the field. The catcher is
-      whoever is credited at position 2, or comes in at position 2 by substitution.
+  F2  Passed balls go to the catcher only (OBR 9.13(b); the pitchers' ``passedBall`` stays 0, as in
+      every official box); SB and CS against go to the catcher on the field. The catcher is whoever
+      is credited at position 2 or comes in at position 2 by substitution; the starting catcher is
+      found by looking ahead (718263 atBatIndex 10: a passed ball before any credit names him).
+  F3  Fielding pickoffs only for throws from the catcher (the pickoff event's ``fromCatcher``); a
+      pitcher's pickoff is a pitching pickoff (746215 atBatIndex 25: pitching 1, fielding 0).
   F4  Fielding GS: a player who entered by no substitution event (a starter) and whose first
       fielding evidence is a credit, a ``defensive_switch`` from a fielding position (718322 atBatIndex
       51: "from third base to center field"), or who started on the mound. A starting DH never
       fields; a switch "from designated hitter" means he did not start in the field. A starting
       fielder who never touched the ball cannot be told from the DH (see DECISIONS).
-  F3  Pickoffs (fielding) go to the fielder who threw the runner out (the first ``f_assist``).
 
 Linescore
   L1  Runs/hits per half-inning of the batting side; errors per half to the fielding side; LOB =
       runners on base when the half ends (a walk-off ends the game with the winning run scored).
+  L2  Runners on base when a half starts: normally none; a runner first seen on a base (movement
+      ``start`` or ``matchup.postOn*``) without having batted or pinch-run in that half was there from
+      the start (the extra-inning automatic runner, 2020+; no recorded feed has extra innings).
 
 Not derivable from the plays: see ``DECISIONS`` in :mod:`sts.stats.compare`.
 """
