@@ -183,9 +183,9 @@ def scan_recordings(root: Path) -> Recordings:
     for schedule in rec.schedules:
         for day in schedule.get("dates", []):
             for entry in day.get("games", []):
-                game = rec.games.get(entry.get("gamePk"))
-                if game is not None and game.schedule_entry is None:
-                    game.schedule_entry = entry
+                found = rec.games.get(entry.get("gamePk"))
+                if found is not None and found.schedule_entry is None:
+                    found.schedule_entry = entry
     for pk, states in in_progress.items():
         if pk not in rec.games:
             rec.not_replayed[pk] = (
