@@ -40,7 +40,8 @@ def _load(path: Path) -> Any:
 
 def _line(m: Mismatch) -> str:
     who = f"{m.name} ({m.person_id})" if m.person_id is not None else m.name
-    return f"  {m.side:<4} {m.scope:<9} {who:<36} {m.group}.{m.stat}: ours={m.ours!r} official={m.official!r}"
+    where = f"{m.team} ({m.side})"
+    return f"  {where:<11} {m.scope:<9} {who:<36} {m.group}.{m.stat}: ours={m.ours!r} official={m.official!r}"
 
 
 @verify_app.command("boxscore")

@@ -44,7 +44,7 @@ from typing import Any
 
 from sts.stats.box import GROUPS, SIDES, GameBox, format_outs
 from sts.stats.engine import derive_box
-from sts.stats.feed import Feed, game_pk, get, person_id, player_names
+from sts.stats.feed import Feed, game_pk, get, person_id, player_names, team_names
 
 APPEARED = "(appeared)"
 
@@ -52,6 +52,7 @@ APPEARED = "(appeared)"
 @dataclass(frozen=True)
 class Mismatch:
     side: str
+    team: str  # the team's abbreviation (or name) from ``gameData.teams``
     scope: str  # "player", "team" or "linescore"
     person_id: int | None
     name: str
@@ -132,6 +133,7 @@ def compare_box(feed: Feed, box: GameBox | None = None) -> GameReport:
     """Derive (unless given) and compare ``feed``'s box; see the module docstring for the scope."""
     box = box if box is not None else derive_box(feed)
     names = player_names(feed)
+    teams = team_names(feed)
     report = GameReport(game_pk(feed))
     for side in SIDES:
         team = box.teams[side]
@@ -147,26 +149,31 @@ def compare_box(feed: Feed, box: GameBox | None = None) -> GameReport:
             for group in GROUPS:
                 official = get(entry, "stats", group, default={})
                 present = mine is not None and group in mine.present
-                where = {"side": side, "scope": "player", "person_id": pid, "name": name, "group": group}
+                where = {"side": side, "team": teams[side], "scope": "player", "person_id": pid, "name": name}
+                where["group"] = group
                 if official or present:
                     report.check(present, bool(official), stat=APPEARED, **where)
                 if official:
                     _compare_line(report, mine.group(group) if mine else {}, official, **where)
         for pid, mine in team.players.items():
             if pid not in seen and mine.present:
-                where = {"side": side, "scope": "player", "person_id": pid, "name": names.get(pid, str(pid))}
+                where = {"side": side, "team": teams[side], "scope": "player", "person_id": pid}
+                where["name"] = names.get(pid, str(pid))
                 report.check(True, False, group="-", stat=APPEARED, **where)
         for group in GROUPS:
             official = get(official_team, "teamStats", group, default={})
-            where = {"side": side, "scope": "team", "person_id": None, "name": side, "group": group}
+            where = {"side": side, "team": teams[side], "scope": "team", "person_id": None, "name": side}
+            where["group"] = group
             _compare_team_line(
                 report, team.group(group), official, _official_sum(official_team, group), where
             )
-    _compare_linescore(report, box, get(feed, "liveData", "linescore", default={}))
+    _compare_linescore(report, box, get(feed, "liveData", "linescore", default={}), teams)
     return report
 
 
-def _compare_linescore(report: GameReport, box: GameBox, linescore: Mapping[str, Any]) -> None:
+def _compare_linescore(
+    report: GameReport, box: GameBox, linescore: Mapping[str, Any], teams: Mapping[str, str]
+) -> None:
     keys = ("runs", "hits", "errors", "leftOnBase")
     for inning in get(linescore, "innings", default=[]):
         num = int(inning.get("num", 0))
@@ -181,6 +188,7 @@ def _compare_linescore(report: GameReport, box: GameBox, linescore: Mapping[str,
                         ours,
                         official[key],
                         side=side,
+                        team=teams[side],
                         scope="linescore",
                         person_id=None,
                         name=f"inning {num}",
@@ -197,6 +205,7 @@ def _compare_linescore(report: GameReport, box: GameBox, linescore: Mapping[str,
                     ours[key],
                     official[key],
                     side=side,
+                    team=teams[side],
                     scope="linescore",
                     person_id=None,
                     name="total",

@@ -94,3 +94,12 @@ def decisions(feed: Feed) -> dict[str, int]:
         if pid is not None:
             out[key] = pid
     return out
+
+
+def team_names(feed: Feed) -> dict[str, str]:
+    """``{"away": "SD", "home": "SEA"}`` from ``gameData.teams`` (abbreviation, else name, else side)."""
+    out: dict[str, str] = {}
+    for side in ("away", "home"):
+        team = get(feed, "gameData", "teams", side, default={})
+        out[side] = str(get(team, "abbreviation") or get(team, "name") or side)
+    return out
