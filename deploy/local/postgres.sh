@@ -11,7 +11,8 @@
 #
 # Environment (defaults in brackets):
 #   STS_PG_PORT [5432]  STS_PG_USER [sts]  STS_PG_PASSWORD [sts]  STS_PG_DATABASE [sts]
-#   STS_PG_DATA_DIR [.cache/postgres]   holds data/ (PGDATA) and run/ (unix socket); survives stop/start
+#   STS_PG_DATA_DIR [.cache/postgres]   holds data/ (PGDATA) and run/ (unix socket); survives stop/start.
+#                   If the postgres user cannot reach .cache/, the default is /var/lib/postgresql/sts-<id>.
 #   STS_PG_WAIT_SECONDS [60]
 #
 # A private cluster (rather than Debian's `15 main`) keeps the setup the same on every machine and
@@ -25,17 +26,35 @@ set -euo pipefail
 : "${STS_PG_USER:=sts}"
 : "${STS_PG_PASSWORD:=sts}"
 : "${STS_PG_DATABASE:=sts}"
-: "${STS_PG_DATA_DIR:=$STS_CACHE_DIR/postgres}"
+: "${STS_PG_DATA_DIR:=}"
 : "${STS_PG_WAIT_SECONDS:=60}"
 
 PG_MAJOR=15
 PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
-PGDATA="$STS_PG_DATA_DIR/data"
-SOCKDIR="$STS_PG_DATA_DIR/run"
-LOG="$STS_LOG_DIR/postgres.log"
+
+# The postgres user must be able to reach the data folder. The default is .cache/postgres in the
+# checkout; when a parent folder is closed to other users (a checkout under /root, say), fall back to a
+# folder under the postgres user's home named after the checkout, so every checkout keeps its own.
+# Called after `install`, since the postgres user only exists once the package is installed.
+resolve_paths() {
+  if [ -z "$STS_PG_DATA_DIR" ]; then
+    STS_PG_DATA_DIR="$STS_CACHE_DIR/postgres"
+    if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STS_CACHE_DIR" 2>/dev/null; then
+      STS_PG_DATA_DIR="/var/lib/postgresql/sts-$(printf '%s' "$STS_REPO_ROOT" | cksum | cut -d' ' -f1)"
+      sts_log "the postgres user cannot reach $STS_CACHE_DIR: using $STS_PG_DATA_DIR"
+    fi
+  fi
+  LOG="$STS_LOG_DIR/postgres.log"
+  if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STS_LOG_DIR" 2>/dev/null; then
+    LOG="$STS_PG_DATA_DIR/postgres.log"
+  fi
+  PGDATA="$STS_PG_DATA_DIR/data"
+  SOCKDIR="$STS_PG_DATA_DIR/run"
+}
 URL="postgresql://$STS_PG_USER:$STS_PG_PASSWORD@127.0.0.1:$STS_PG_PORT/$STS_PG_DATABASE"
 
-as_pg() { runuser -u postgres -- "$@"; }
+# As the postgres user, from / (the caller's folder may be closed to it).
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 install() {
   [ -x "$PGBIN/pg_ctl" ] && return 0
@@ -104,6 +123,7 @@ wait_ready() {
 
 start() {
   install
+  resolve_paths
   init_cluster
   if running; then
     sts_log "postgres already running ($PGDATA)"
@@ -141,11 +161,15 @@ status() {
 }
 
 case "${1:-}" in
+  start | restart) ;;
+  *) resolve_paths ;;
+esac
+case "${1:-}" in
   start) start ;;
   wait) wait_ready ;;
   status) status ;;
   stop) stop ;;
-  restart) stop; start ;;
+  restart) resolve_paths; stop; start ;;
   url) echo "$URL" ;;
   *) echo "usage: $0 start|wait|status|stop|restart|url" >&2; exit 2 ;;
 esac
