@@ -133,14 +133,14 @@ class KafkaEventBus:
         self,
         bootstrap: str = "127.0.0.1:9092",
         *,
-        config: Mapping[str, str] | None = None,
+        config: Mapping[str, Any] | None = None,
         default_partitions: int = 6,
         replication_factor: int = 1,
         session_timeout: float = 10.0,
         delivery_timeout: float = 30.0,
     ) -> None:
         self.bootstrap = bootstrap
-        self.config = {"bootstrap.servers": bootstrap, **dict(config or {})}
+        self.config: dict[str, Any] = {"bootstrap.servers": bootstrap, **dict(config or {})}
         self.default_partitions = default_partitions
         self.replication_factor = replication_factor
         self.session_timeout = session_timeout
