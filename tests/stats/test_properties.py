@@ -3,6 +3,7 @@ a random play, and random subsets of a real game's plays."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -127,3 +128,58 @@ def test_full_game_outs_are_three_per_inning(load_feed: Loader) -> None:
         assert box.teams["home"].pitching["outs"] == 3 * innings
         away_outs = 3 * (innings - 1) + (final_outs if home_batted_last else 0)
         assert box.teams["away"].pitching["outs"] == away_outs
+
+
+OPTIONAL_KEYS = [
+    "halfInning",
+    "isTopInning",
+    "playIndex",
+    "responsiblePitcher",
+    "earned",
+    "teamUnearned",
+    "credits",
+    "hitData",
+    "trajectory",
+    "position",
+    "replacedPlayer",
+    "fromCatcher",
+    "postOnFirst",
+    "postOnSecond",
+    "postOnThird",
+    "call",
+    "isPitch",
+    "index",
+    "count",
+    "rbi",
+    "description",
+    "isComplete",
+]
+
+
+def _strip(obj: Any, keys: frozenset[str]) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip(v, keys) for k, v in obj.items() if k not in keys}
+    if isinstance(obj, list):
+        return [_strip(v, keys) for v in obj]
+    return obj
+
+
+@SETTINGS
+@given(name=st.sampled_from(FINAL_FEEDS), data=st.data())
+def test_feeds_missing_fields_still_give_a_consistent_box(
+    load_feed: Loader, name: str, data: st.DataObject
+) -> None:
+    """Old or minor-league feeds lack fields: whatever is missing, derivation does not fail and the
+    box stays internally consistent."""
+    feed = load_feed(name)
+    keys = frozenset(data.draw(st.lists(st.sampled_from(OPTIONAL_KEYS), max_size=6), label="missing keys"))
+    plays = [_strip(p, keys) for p in all_plays(feed)]
+    box = derive_box(_with_plays(feed, plays))
+    _check_general(box)
+
+
+def test_derivation_does_not_mutate_the_feed(load_feed: Loader) -> None:
+    feed = load_feed("718263")
+    before = json.dumps(feed, sort_keys=True)
+    derive_box(feed)
+    assert json.dumps(feed, sort_keys=True) == before
