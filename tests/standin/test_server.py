@@ -197,3 +197,20 @@ async def test_a_fast_replay_moves_forward(recordings: Recordings) -> None:
     finally:
         await stand_in.stop()
     assert datetime.now(UTC) > stand_in.clock.origin_virtual
+
+
+async def test_diff_patch_turns_one_state_into_the_next(client: httpx.AsyncClient) -> None:
+    import jsonpatch
+
+    stamps = await get(client, "/api/v1.1/game/717055/feed/live/timestamps")
+    path = "/api/v1.1/game/717055/feed/live"
+    for a, b in [(stamps[-6], stamps[-1]), (stamps[-30], stamps[-29])]:
+        start = await get(client, path, timecode=a)
+        end = await get(client, path, timecode=b)
+        patch = await get(client, f"{path}/diffPatch", startTimecode=a, endTimecode=b)
+        assert isinstance(patch, list) and len(patch) == 1
+        assert jsonpatch.apply_patch(start, patch[0]["diff"]) == end
+    assert await get(client, f"{path}/diffPatch", startTimecode=stamps[-1], endTimecode=stamps[-1]) == []
+    full = await get(client, f"{path}/diffPatch", startTimecode=stamps[0])  # hours old: the whole feed
+    assert full["gamePk"] == 717055 and full["metaData"]["timeStamp"] in stamps[-2:]
+    assert (await client.get(f"{path}/diffPatch")).status_code == 400

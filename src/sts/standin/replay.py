@@ -17,6 +17,7 @@ from typing import Any
 
 from sts.clock import ScaledClock
 from sts.recordings import RecordedGame, Recordings
+from sts.standin.diffpatch import MAX_PATCH_SPAN, json_diff
 from sts.standin.synth import status_of, synthesize
 from sts.standin.timeline import GameTimeline, parse_timecode
 
@@ -115,6 +116,20 @@ class Replay:
 
     def feed(self, pk: int, index: int) -> JSON:
         return synthesize(self.get(pk).timeline, index)
+
+    def diff_patch(self, pk: int, start: str, end: str | None = None) -> Any:
+        """``/feed/live/diffPatch``: ``[]`` when nothing changed between the states of ``start`` and
+        ``end`` (default: now), ``[{"diff": ops}]`` otherwise, or the full feed at ``end`` when
+        ``start`` is more than :data:`MAX_PATCH_SPAN` s of game time older (as MLB reportedly does).
+        Raises like :meth:`state_index`."""
+        a = self.state_index(pk, start)
+        b = self.state_index(pk, end)
+        tl = self.get(pk).timeline
+        if a == b:
+            return []
+        if a > b or tl.times[b] - tl.times[a] > MAX_PATCH_SPAN:
+            return self.feed(pk, b)
+        return [{"diff": json_diff(self.feed(pk, a), self.feed(pk, b))}]
 
     # ------------------------------------------------------------------ other endpoints
 

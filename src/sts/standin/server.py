@@ -5,6 +5,7 @@ Routes (JSON, GET only):
     /api/v1/schedule                          sportId, date, startDate/endDate, gamePk, teamId
     /api/v1.1/game/{pk}/feed/live             now, or ?timecode=yyyymmdd_HHMMSS
     /api/v1.1/game/{pk}/feed/live/timestamps  timecodes so far
+    /api/v1.1/game/{pk}/feed/live/diffPatch   ?startTimecode=A[&endTimecode=B]: RFC 6902 ops
     /api/v1/game/{pk}/boxscore, /linescore    recorded responses once final, else from the feed
     /api/v1/people/{id}, /api/v1/people?personIds=a,b
     /api/v1/teams, /api/v1/teams/{id}
@@ -87,6 +88,7 @@ class StandInApp:
                 Route("/api/v1.1/game/{pk:int}/feed/live", self.feed),
                 Route("/api/v1/game/{pk:int}/feed/live", self.feed),
                 Route("/api/v1.1/game/{pk:int}/feed/live/timestamps", self.timestamps),
+                Route("/api/v1.1/game/{pk:int}/feed/live/diffPatch", self.diff_patch),
                 Route("/api/v1/game/{pk:int}/feed/live/timestamps", self.timestamps),
                 Route("/api/v1/game/{pk:int}/boxscore", self.boxscore),
                 Route("/api/v1/game/{pk:int}/linescore", self.linescore),
@@ -123,6 +125,20 @@ class StandInApp:
             return mlb_error(400, "Invalid Request with value: timecode", 11)
         body = self.feed_bytes(pk, index)
         return Response(body, media_type="application/json;charset=UTF-8")
+
+    async def diff_patch(self, request: Request) -> Response:
+        pk = int(request.path_params["pk"])
+        start = request.query_params.get("startTimecode")
+        if not start:
+            return mlb_error(400, "Invalid Request: startTimecode is required", 11)
+        try:
+            return _json(self.replay.diff_patch(pk, start, request.query_params.get("endTimecode") or None))
+        except UnknownGame:
+            return mlb_error(404, f"Object not found: game {pk}")
+        except FutureTimecode as exc:
+            return mlb_error(404, f"No data for game {pk} at timecode {exc.args[0]}")
+        except ValueError:
+            return mlb_error(400, "Invalid Request with value: timecode", 11)
 
     async def timestamps(self, request: Request) -> Response:
         pk = int(request.path_params["pk"])
