@@ -25,7 +25,7 @@ def test_states_grow_monotonically_to_the_final_feed(pk: int, timelines: dict[in
     assert tl.times == sorted(set(tl.times)) and tl.timecodes == sorted(set(tl.timecodes))
     assert all(parse_timecode(tc) == t for tc, t in zip(tl.timecodes, tl.times, strict=True))
     phases: list[str] = []
-    plays = pitches = runs = 0
+    plays = pitches = runs = hits = scoring = 0
     for i in range(len(tl.states)):
         feed = synthesize(tl, i)
         assert feed["metaData"]["timeStamp"] == tl.timecodes[i]
@@ -35,6 +35,11 @@ def test_states_grow_monotonically_to_the_final_feed(pk: int, timelines: dict[in
         all_plays = feed["liveData"]["plays"]["allPlays"]
         assert len(all_plays) >= plays and _pitches(feed) >= pitches
         plays, pitches = len(all_plays), _pitches(feed)
+        by_inning = feed["liveData"]["plays"]["playsByInning"]
+        n_hits = sum(len(side) for inning in by_inning for side in inning["hits"].values())
+        n_scoring = len(feed["liveData"]["plays"]["scoringPlays"])
+        assert n_hits >= hits and n_scoring >= scoring
+        hits, scoring = n_hits, n_scoring
         if all_plays:
             current = feed["liveData"]["plays"]["currentPlay"]
             assert current is all_plays[-1] or current == all_plays[-1]

@@ -39,7 +39,7 @@ from sts.recordings import Recordings, scan_recordings
 from sts.standin.replay import FutureTimecode, Replay, UnknownGame
 
 JSON = dict[str, Any]
-_CACHE_SIZE = 64
+_CACHE_SIZE = 32
 
 
 def dumps(payload: Any) -> bytes:
