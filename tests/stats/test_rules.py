@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -150,3 +152,31 @@ def test_runner_with_no_arrival_play_starts_the_half_on_his_base(load_feed: Load
     live = {**feed["liveData"], "plays": {**feed["liveData"]["plays"], "allPlays": plays}}
     box = derive_box({**feed, "liveData": live})
     assert box.teams["away"].innings[0].runs == 1  # he still scores the run
+
+
+@pytest.mark.parametrize("name", FINAL_FEEDS)
+def test_pitching_change_logged_after_the_third_out_goes_to_the_next_fielding_side(
+    load_feed: Loader, name: str
+) -> None:
+    """Metamorphic: move every between-innings pitching change from the first play of a half to the end
+    of the previous half's last play; the derived box must not change."""
+    feed = load_feed(name)
+    plays = copy.deepcopy(all_plays(feed))
+    moved = 0
+    for prev, play in itertools.pairwise(plays):
+        if (prev["about"]["inning"], prev["about"]["halfInning"]) == (
+            play["about"]["inning"],
+            play["about"]["halfInning"],
+        ):
+            continue
+        events = play["playEvents"]
+        subs = [e for e in events if e["details"].get("eventType") == "pitching_substitution"]
+        if subs and events.index(subs[0]) == 0:
+            event = events.pop(0)
+            event["index"] = max((e["index"] for e in prev["playEvents"]), default=0) + 1
+            prev["playEvents"].append(event)
+            moved += 1
+    live = {**feed["liveData"], "plays": {**feed["liveData"]["plays"], "allPlays": plays}}
+    assert derive_box({**feed, "liveData": live}).teams == derive_box(feed).teams
+    if name.endswith(("718263.json", "717055.json")):
+        assert moved > 0

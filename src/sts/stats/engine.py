@@ -134,7 +134,7 @@ class _Walk:
             idx = get(r, "details", "playIndex")
             by_index[int(idx) if idx is not None else None].append(r)
         seen_errors: set[tuple[int | None, int, str]] = set()
-        last = int(events[-1].get("index", 0)) if events else None
+        last = _result_index(play, events)
         self.result_start = {}
         for ev in events:
             idx = int(ev.get("index", 0))
@@ -156,17 +156,19 @@ class _Walk:
             # F4: "Defensive switch from designated hitter to ..." means he did not start in the field
             text = str(details.get("description") or "").lower()
             self.first_position.setdefault(player, "dh" if "from designated hitter" in text else "credit")
+        # a defensive change logged after the third out is for the side that takes the field next
+        defense = side if self.half is not None and self.half.outs >= 3 else fside
         if etype == "pitching_substitution":
-            self.enter_pitcher(fside, player)
+            self.enter_pitcher(defense, player)
         elif etype in ("offensive_substitution", "defensive_substitution", "defensive_switch"):
-            team_side = side if etype == "offensive_substitution" else fside
+            team_side = side if etype == "offensive_substitution" else defense
             pos = get(ev, "position", "code")
             if pos == "1":
                 self.appear(team_side, player, "pitching", "fielding")
             else:
                 self.appear(team_side, player, "batting", "fielding")
-            if pos == "2" and team_side == fside:
-                self.catcher[fside] = player
+            if pos == "2" and team_side == defense:
+                self.catcher[defense] = player
             replaced = person_id(get(ev, "replacedPlayer"))
             if replaced is not None and replaced in self.on_base and player is not None:
                 self.on_base[player] = self.on_base.pop(replaced)  # P6: pinch runner
@@ -289,6 +291,25 @@ class _Walk:
         if etype not in rules.PA_EVENTS:
             return
         record_plate_appearance(self, play, events, str(etype), side, fside)
+
+
+def _result_index(play: Play, events: list[Mapping[str, Any]]) -> int | None:
+    """The ``playEvents`` index of the batter's result: where his own movement starts, else the last
+    pitch, else the last event (later events — substitutions, advisories — are not part of it)."""
+    batter = person_id(get(play, "matchup", "batter"))
+    own = [
+        int(get(r, "details", "playIndex"))
+        for r in get(play, "runners", default=[])
+        if get(r, "details", "playIndex") is not None
+        and get(r, "movement", "start") is None
+        and person_id(get(r, "details", "runner")) == batter
+    ]
+    if own:
+        return min(own)
+    pitches = [int(e.get("index", 0)) for e in events if e.get("isPitch")]
+    if pitches:
+        return pitches[-1]
+    return int(events[-1].get("index", 0)) if events else None
 
 
 def derive_box(feed: Feed) -> GameBox:
