@@ -13,8 +13,9 @@ How it keeps the :class:`sts.ports.EventBus` contract:
   commit); one dedicated LISTEN connection per bus object wakes the waiting ``poll`` calls.
   Without a notification a waiting poll re-checks once per ``heartbeat_interval``.
 - **Consumer groups.** A member registers in ``bus_group_members`` and heart-beats every
-  ``heartbeat_interval`` from a background task. At each poll a member (under a per-group advisory
-  lock) expires members silent for ``session_timeout``, computes the target assignment (live
+  ``heartbeat_interval`` from a background task. A poll rebalances after a membership notification,
+  or when a heartbeat interval has passed since its last rebalance: under a per-group advisory lock
+  the member expires members silent for ``session_timeout``, computes the target assignment (live
   members sorted by id, partition ``p`` of a topic goes to member ``p % n`` of those subscribed to
   it), releases partitions that are no longer its own and claims free ones it should own. A
   partition is claimed only once its previous owner released it (at that owner's next poll, i.e.
@@ -32,19 +33,17 @@ import asyncio
 import contextlib
 import time
 import zlib
-from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
 import structlog
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from sts.adapters.pg_group import CHANNEL, COLUMNS, PostgresSubscription, record_from_row, to_dt
+from sts.adapters.pg_group import CHANNEL, COLUMNS, Listener, PostgresSubscription, record_from_row, to_dt
 from sts.errors import BusError
-from sts.metrics import CONSUMER_LAG, EVENTS_PUBLISHED
 from sts.ports import Message, Record, TopicSpec
 
 log = structlog.get_logger(__name__)
@@ -57,52 +56,13 @@ def partition_for(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
-class _Listener:
-    """One LISTEN connection per bus; wakes the :class:`asyncio.Event` of every interested waiter."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sts-bus-listener")
-        await asyncio.wait_for(self._connected.wait(), timeout=30)
-
-    def watch(self, payload: str, event: asyncio.Event) -> None:
-        self._waiters[payload].add(event)
-
-    def unwatch(self, event: asyncio.Event) -> None:
-        for events in self._waiters.values():
-            events.discard(event)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self._connected.set()
-                    self._wake_all()  # anything may have happened while we were not listening
-                    async for note in conn.notifies():
-                        for event in self._waiters.get(note.payload, ()):
-                            event.set()
-            except psycopg.Error as exc:
-                log.warning("event bus listener lost its connection; reconnecting", error=str(exc))
-                await asyncio.sleep(1.0)
-
-    def _wake_all(self) -> None:
-        for events in self._waiters.values():
-            for event in events:
-                event.set()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+@contextlib.contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """Translate database errors into :class:`sts.errors.BusError` at the adapter boundary."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise BusError(f"{what} failed: {exc}") from exc
 
 
 class PostgresEventBus:
@@ -130,7 +90,7 @@ class PostgresEventBus:
         self._pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="sts-bus")
         self._opened = False
         self._open_lock = asyncio.Lock()
-        self._listener = _Listener(url)
+        self._listener = Listener(url)
         self._partitions: dict[str, int] = {}
         self._subscriptions: set[PostgresSubscription] = set()
 
@@ -178,10 +138,11 @@ class PostgresEventBus:
         """The partition count of ``topic``, creating it with the defaults if it is missing."""
         if topic not in self._partitions:
             pool = await self.pool()
-            async with pool.connection() as conn:
-                row = await (
-                    await conn.execute("SELECT partitions FROM bus_topics WHERE name = %s", (topic,))
-                ).fetchone()
+            with _errors(f"topic {topic!r}"):
+                async with pool.connection() as conn:
+                    row = await (
+                        await conn.execute("SELECT partitions FROM bus_topics WHERE name = %s", (topic,))
+                    ).fetchone()
             if row is not None:
                 self._partitions[topic] = row[0]
             elif create:
@@ -202,7 +163,7 @@ class PostgresEventBus:
         for attempt in range(3):
             try:
                 async with pool.connection() as conn, conn.transaction():
-                    stored = await self._publish_tx(conn, placed)
+                    await self._publish_tx(conn, placed)
                 break
             except psycopg.errors.UniqueViolation:
                 # the same event id raced in through another partition; the retry skips it
@@ -210,8 +171,6 @@ class PostgresEventBus:
                     raise BusError("publish kept conflicting on event ids") from None
             except psycopg.Error as exc:
                 raise BusError(f"publish failed: {exc}") from exc
-        for m in stored:
-            EVENTS_PUBLISHED.labels(topic=m.topic, type=m.headers.get("event_type", "unknown")).inc()
 
     async def _publish_tx(
         self, conn: psycopg.AsyncConnection[Any], placed: list[tuple[Message, int]]
@@ -291,62 +250,70 @@ class PostgresEventBus:
         With ``to_time`` only records stamped before ``to_time`` are returned: ``[from, to)``.
         """
         pool = await self.pool()
-        async with pool.connection() as conn:
-            heads = await (
-                await conn.execute(
-                    "SELECT partition, start_offset, next_offset FROM bus_partitions "
-                    "WHERE topic = %s ORDER BY partition",
-                    (topic,),
-                )
-            ).fetchall()
+        with _errors(f"read {topic!r}"):
+            async with pool.connection() as conn:
+                heads = await (
+                    await conn.execute(
+                        "SELECT partition, start_offset, next_offset FROM bus_partitions "
+                        "WHERE topic = %s ORDER BY partition",
+                        (topic,),
+                    )
+                ).fetchall()
         if not heads:
             raise BusError(f"unknown topic {topic!r}")
         for partition, start, end in heads:
             pos = max(start, (from_offsets or {}).get(partition, start))
             if from_time is not None:
-                async with pool.connection() as conn:
-                    row = await (
-                        await conn.execute(
-                            'SELECT min("offset") FROM bus_records WHERE topic = %s AND partition = %s '
-                            "AND ts >= %s",
-                            (topic, partition, from_time),
-                        )
-                    ).fetchone()
-                pos = max(pos, row[0] if row and row[0] is not None else end)
+                pos = max(pos, await self._offset_at(topic, partition, from_time, end))
             while pos < end:
-                async with pool.connection() as conn:
-                    rows = await (
-                        await conn.execute(
-                            f"SELECT {COLUMNS} FROM bus_records WHERE topic = %s AND partition = %s "
-                            'AND "offset" >= %s AND "offset" < %s AND (%s::timestamptz IS NULL OR ts < %s) '
-                            'ORDER BY "offset" LIMIT 1000',
-                            (topic, partition, pos, end, to_time, to_time),
-                        )
-                    ).fetchall()
+                with _errors(f"read {topic!r}"):
+                    async with pool.connection() as conn:
+                        rows = await (
+                            await conn.execute(
+                                f"SELECT {COLUMNS} FROM bus_records WHERE topic = %s AND partition = %s "
+                                'AND "offset" >= %s AND "offset" < %s '
+                                "AND (%s::timestamptz IS NULL OR ts < %s) "
+                                'ORDER BY "offset" LIMIT 1000',
+                                (topic, partition, pos, end, to_time, to_time),
+                            )
+                        ).fetchall()
                 if not rows:
                     break
                 for row in rows:
                     yield record_from_row(row)
                 pos = rows[-1][2] + 1
 
+    async def _offset_at(self, topic: str, partition: int, when: datetime, end: int) -> int:
+        """The first offset of ``partition`` stamped at or after ``when`` (``end`` if none is)."""
+        pool = await self.pool()
+        with _errors(f"read {topic!r}"):
+            async with pool.connection() as conn:
+                row = await (
+                    await conn.execute(
+                        'SELECT min("offset") FROM bus_records '
+                        "WHERE topic = %s AND partition = %s AND ts >= %s",
+                        (topic, partition, when),
+                    )
+                ).fetchone()
+        return int(row[0]) if row and row[0] is not None else end
+
     async def lag(self, group: str, topic: str) -> dict[int, int]:
         """Per partition, how many records follow the group's committed offset."""
-        pool = await self.pool()
-        async with pool.connection() as conn:
-            rows = await (
-                await conn.execute(
-                    "SELECT h.partition, h.next_offset - GREATEST(COALESCE(o.committed_offset, 0), "
-                    "h.start_offset) FROM bus_partitions h LEFT JOIN bus_group_offsets o "
-                    "ON o.group_id = %s AND o.topic = h.topic AND o.partition = h.partition "
-                    "WHERE h.topic = %s ORDER BY h.partition",
-                    (group, topic),
-                )
-            ).fetchall()
-        if not rows:
-            raise BusError(f"unknown topic {topic!r}")
-        result = {p: max(0, n) for p, n in rows}
-        CONSUMER_LAG.labels(group=group, topic=topic).set(sum(result.values()))
-        return result
+        with _errors("lag"):
+            pool = await self.pool()
+            async with pool.connection() as conn:
+                rows = await (
+                    await conn.execute(
+                        "SELECT h.partition, h.next_offset - GREATEST(COALESCE(o.committed_offset, 0), "
+                        "h.start_offset) FROM bus_partitions h LEFT JOIN bus_group_offsets o "
+                        "ON o.group_id = %s AND o.topic = h.topic AND o.partition = h.partition "
+                        "WHERE h.topic = %s ORDER BY h.partition",
+                        (group, topic),
+                    )
+                ).fetchall()
+            if not rows:
+                raise BusError(f"unknown topic {topic!r}")
+            return {p: max(0, n) for p, n in rows}
 
     async def purge_expired(self) -> int:
         """Delete records older than their topic's ``retention_ms``; return how many were deleted.
@@ -354,23 +321,26 @@ class PostgresEventBus:
         Run it periodically (the composition root schedules it). Partition heads are locked first so
         that a concurrent publish cannot slip a record below the new ``start_offset``.
         """
-        pool = await self.pool()
-        async with pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT 1 FROM bus_partitions h JOIN bus_topics t ON t.name = h.topic "
-                "WHERE t.retention_ms IS NOT NULL ORDER BY h.topic, h.partition FOR UPDATE OF h"
-            )
-            cur = await conn.execute(
-                "DELETE FROM bus_records r USING bus_topics t WHERE r.topic = t.name "
-                "AND t.retention_ms IS NOT NULL AND r.ts < now() - t.retention_ms * interval '1 millisecond'"
-            )
-            deleted = cur.rowcount
-            await conn.execute(
-                'UPDATE bus_partitions h SET start_offset = COALESCE((SELECT min(r."offset") '
-                "FROM bus_records r WHERE r.topic = h.topic AND r.partition = h.partition), h.next_offset) "
-                "FROM bus_topics t WHERE t.name = h.topic AND t.retention_ms IS NOT NULL"
-            )
-        return deleted
+        with _errors("purge_expired"):
+            pool = await self.pool()
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    "SELECT 1 FROM bus_partitions h JOIN bus_topics t ON t.name = h.topic "
+                    "WHERE t.retention_ms IS NOT NULL ORDER BY h.topic, h.partition FOR UPDATE OF h"
+                )
+                cur = await conn.execute(
+                    "DELETE FROM bus_records r USING bus_topics t WHERE r.topic = t.name "
+                    "AND t.retention_ms IS NOT NULL "
+                    "AND r.ts < now() - t.retention_ms * interval '1 millisecond'"
+                )
+                deleted = cur.rowcount
+                await conn.execute(
+                    'UPDATE bus_partitions h SET start_offset = COALESCE((SELECT min(r."offset") '
+                    "FROM bus_records r WHERE r.topic = h.topic AND r.partition = h.partition), "
+                    "h.next_offset) "
+                    "FROM bus_topics t WHERE t.name = h.topic AND t.retention_ms IS NOT NULL"
+                )
+            return deleted
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -380,7 +350,7 @@ class PostgresEventBus:
             pool = await self.pool()
             async with pool.connection(timeout=5) as conn:
                 await conn.execute("SELECT 1 FROM bus_topics LIMIT 1")
-        except (psycopg.Error, PoolTimeout) as exc:
+        except psycopg.Error as exc:  # PoolTimeout included
             raise BusError(f"event bus not ready: {exc}") from exc
 
     async def close(self) -> None:

@@ -1,9 +1,10 @@
-"""Consumer groups of the embedded event bus (:mod:`sts.adapters.pg_bus`): one member's subscription.
+"""Consumer side of the embedded event bus (:mod:`sts.adapters.pg_bus`): wake-ups and group members.
 
 The protocol between members lives in three tables of migration 0001 and is described in the
-:mod:`sts.adapters.pg_bus` docstring: members heart-beat, every poll rebalances under a per-group
-advisory lock, a partition has at most one owner, and a partition changes owner only after its old
-owner released it (at its next poll) or expired (no heartbeat for ``session_timeout``).
+:mod:`sts.adapters.pg_bus` docstring: members heart-beat, polls rebalance under a per-group advisory
+lock (after a membership notification, else once per heartbeat interval), a partition has at most
+one owner, and a partition changes owner only after its old owner released it (at its next poll)
+or expired (no heartbeat for ``session_timeout``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,62 @@ def target_assignment(
     return mine
 
 
+class Listener:
+    """One LISTEN connection per bus (channel :data:`CHANNEL`).
+
+    Calls the callbacks registered for a notification's payload (``t:<topic>`` after a publish,
+    ``g:<group>`` after a membership change); reconnects on its own and then calls every callback,
+    since notifications sent while it was away are lost.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._callbacks: dict[str, set[Callable[[], None]]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sts-bus-listener")
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout=30)
+        except TimeoutError:
+            raise BusError("the event bus could not LISTEN for notifications within 30 s") from None
+
+    def watch(self, payload: str, callback: Callable[[], None]) -> None:
+        self._callbacks[payload].add(callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        for callbacks in self._callbacks.values():
+            callbacks.discard(callback)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._connected.set()
+                    self._call_all()  # anything may have happened while we were not listening
+                    async for note in conn.notifies():
+                        for callback in list(self._callbacks.get(note.payload, ())):
+                            callback()
+            except psycopg.Error as exc:
+                log.warning("event bus listener lost its connection; reconnecting", error=str(exc))
+                await asyncio.sleep(1.0)
+
+    def _call_all(self) -> None:
+        for callbacks in list(self._callbacks.values()):
+            for callback in list(callbacks):
+                callback()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
 class PostgresSubscription:
     """One member of a consumer group (an :class:`sts.ports.Subscription`); made by ``subscribe``."""
 
@@ -74,6 +131,8 @@ class PostgresSubscription:
         self.member_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
         self._positions: dict[TopicPartition, int] = {}
         self._wake = asyncio.Event()
+        self._rebalance_due = True
+        self._last_rebalance = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -85,10 +144,17 @@ class PostgresSubscription:
     async def join(self) -> None:
         """Register in the group, start heart-beating and tell the other members."""
         for topic in self.topics:
-            self.bus._listener.watch(f"t:{topic}", self._wake)
-        self.bus._listener.watch(f"g:{self.group}", self._wake)
+            self.bus._listener.watch(f"t:{topic}", self._on_data)
+        self.bus._listener.watch(f"g:{self.group}", self._on_group_change)
         await self._beat(announce=True)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"sts-bus-heartbeat-{self.group}")
+
+    def _on_data(self) -> None:
+        self._wake.set()
+
+    def _on_group_change(self) -> None:
+        self._rebalance_due = True
+        self._wake.set()
 
     async def _beat(self, *, announce: bool = False) -> None:
         pool = await self.bus.pool()
@@ -106,7 +172,7 @@ class PostgresSubscription:
             await asyncio.sleep(self.bus.heartbeat_interval)
             try:
                 await self._beat()
-            except psycopg.Error as exc:
+            except Exception as exc:  # keep beating: a missed beat is retried, a dead task loses the group
                 log.warning("heartbeat failed", group=self.group, member=self.member_id, error=str(exc))
 
     async def _rebalance(self) -> None:
@@ -217,7 +283,15 @@ class PostgresSubscription:
         while True:
             self._wake.clear()
             try:
-                await self._rebalance()
+                # rebalance when the group changed, else once per heartbeat (to notice expired members)
+                if self._rebalance_due or loop.time() - self._last_rebalance >= self.bus.heartbeat_interval:
+                    self._rebalance_due = False
+                    try:
+                        await self._rebalance()
+                    except BaseException:
+                        self._rebalance_due = True
+                        raise
+                    self._last_rebalance = loop.time()
                 records = await self._fetch(max_records)
             except psycopg.Error as exc:
                 raise BusError(f"poll failed: {exc}") from exc
@@ -278,7 +352,8 @@ class PostgresSubscription:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-        self.bus._listener.unwatch(self._wake)
+        self.bus._listener.unwatch(self._on_data)
+        self.bus._listener.unwatch(self._on_group_change)
         self.bus._forget(self)
         self._positions.clear()
         with contextlib.suppress(psycopg.Error, BusError):
