@@ -22,7 +22,8 @@ Plate appearance and batting (OBR 9.02, 9.04-9.08, Definition of Terms "plate ap
       pickoff_caught_stealing_* (OBR 9.07), pickoff_* with ``isOut``.
   B8  Individual LOB (feed convention): on every at-bat that is not a hit (outs, force outs, double
       plays, fielder's choices, reached on error; not sacrifices, walks, HBP, CI), the runners on base
-      when the batter's final pitch begins, less those who score on it, are charged to the batter —
+      as the batter's result event begins (the ``playIndex`` of his own movement; events logged
+      after it do not count), less those who score on it, are charged to the batter —
       including runners put out on the play (718263 atBatIndex 12: flies into a DP with 2 on -> 2).
   B9  Ground/fly/line/pop outs (feed convention): every ball in play that is not a hit — outs, force
       outs, double plays, sacrifices, fielder's choices and reached-on-error (the ball "should" have
@@ -35,7 +36,8 @@ Pitching (OBR 9.16-9.19)
       ``playEvents`` carry a ``pitching_substitution`` (then the previous pitcher until that event).
       Every pitch, out, stolen base, wild pitch, balk and pickoff is credited to the pitcher on the
       mound at the runner movement's ``playIndex`` (718594 atBatIndex 21: Springs throws two pitches,
-      Cleavinger replaces him at 0-2 and gives up the double).
+      Cleavinger replaces him at 0-2 and gives up the double). A pitching or defensive change
+      logged after the third out of a half is for the side that takes the field next.
   P2  Outs: every runner movement with ``isOut`` (innings pitched = outs / 3, OBR 9.16 comment).
   P3  Batters faced and the batter's result (H, 2B, 3B, HR, BB, IBB, SO, HBP, SF, SH, CI, AB) are
       charged to ``matchup.pitcher`` of the plate appearance. OBR 9.16(h) charges a walk to the
