@@ -98,3 +98,8 @@ def _print_text(reports: list[tuple[Path, GameReport]], problems: list[dict[str,
         typer.echo(f"ERR {problem['file']}: {problem['problem']}")
     games_ok = sum(1 for _, r in reports if r.ok)
     typer.echo(f"{games_ok}/{len(reports)} games match; {matched}/{total} values match")
+    typer.echo(
+        "(compared: every per-game integer of each player's batting/pitching/fielding line, teamStats and"
+        " the linescore, plus inningsPitched from outs; not compared: seasonStats and the string rate"
+        " fields such as avg/obp/era/whip, which are season-to-date — see sts.stats.compare)"
+    )
