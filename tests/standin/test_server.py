@@ -214,3 +214,13 @@ async def test_diff_patch_turns_one_state_into_the_next(client: httpx.AsyncClien
     full = await get(client, f"{path}/diffPatch", startTimecode=stamps[0])  # hours old: the whole feed
     assert full["gamePk"] == 717055 and full["metaData"]["timeStamp"] in stamps[-2:]
     assert (await client.get(f"{path}/diffPatch")).status_code == 400
+
+
+async def test_same_origin_resumes_the_same_replay(server: StandIn, recordings: Recordings) -> None:
+    again = StandIn(recordings, speed=1, stagger=3600, origin=server.clock.origin_real)
+    assert again.replay.status()["games"] == server.replay.status()["games"]
+    assert server.port == 0 and server.base_url is not None
+    port = int(server.base_url.rsplit(":", 1)[1])
+    taken = StandIn(recordings, speed=1, port=port)
+    with pytest.raises(OSError):
+        await taken.start()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -241,24 +242,27 @@ class StandIn:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> str:
-        """Bind and serve in the background; returns the base URL (``http://127.0.0.1:<port>``)."""
-        config = uvicorn.Config(
-            self.http.app,
-            host=self.host,
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
+        """Bind and serve in the background; returns the base URL (``http://127.0.0.1:<port>``).
+
+        Raises ``OSError`` when the port cannot be bound (the socket is bound here, before uvicorn
+        runs, because uvicorn answers a bind failure with ``sys.exit``)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        config = uvicorn.Config(self.http.app, log_level="warning", access_log=False, lifespan="off")
         server = uvicorn.Server(config)
         self._server = server
-        self._task = asyncio.create_task(server.serve())
+        self._task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
             if self._task.done():
                 self._task.result()
                 raise RuntimeError("the stand-in server stopped while starting")
             await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+        port = sock.getsockname()[1]
         self.base_url = f"http://{self.host}:{port}"
         return self.base_url
 
