@@ -5,3 +5,4 @@ from __future__ import annotations
 from sts.cli import standin  # noqa: F401
 from sts.cli import verify  # noqa: F401
 from sts.cli import demo  # noqa: F401
+from sts.cli import games  # noqa: F401

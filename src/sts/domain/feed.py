@@ -9,10 +9,12 @@ All functions are pure.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 Json = dict[str, Any]
+_DATE = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
 def dig(obj: Any, *path: str | int) -> Any:
@@ -71,6 +73,13 @@ def as_str(value: Any) -> str | None:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
+    return None
+
+
+def as_date(value: Any) -> str | None:
+    """A ``YYYY-MM-DD`` string, or ``None`` for anything else (so a bad date never fails a write)."""
+    if isinstance(value, str) and len(value) == 10 and _DATE.match(value):
+        return value
     return None
 
 

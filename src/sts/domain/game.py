@@ -12,6 +12,7 @@ from typing import Any
 from sts.domain.feed import (
     Json,
     as_bool,
+    as_date,
     as_dict,
     as_int,
     as_list,
@@ -90,7 +91,7 @@ def _player(p: Json) -> dict[str, Any] | None:
         "last_name": as_str(p.get("lastName")),
         "boxscore_name": as_str(p.get("boxscoreName")),
         "primary_number": as_str(p.get("primaryNumber")),
-        "birth_date": as_str(p.get("birthDate")),
+        "birth_date": as_date(p.get("birthDate")),
         "bats": as_str(dig(p, "batSide", "code")),
         "throws": as_str(dig(p, "pitchHand", "code")),
         "primary_position": as_str(dig(p, "primaryPosition", "abbreviation")),
@@ -113,7 +114,7 @@ def game_info_record(feed: Json) -> dict[str, Any]:
     return {
         "game_type": as_str(game.get("type")),
         "season": as_str(game.get("season")),
-        "official_date": as_str(dt.get("officialDate")),
+        "official_date": as_date(dt.get("officialDate")),
         "game_datetime": as_str(dt.get("dateTime")),
         "double_header": as_str(game.get("doubleHeader")),
         "game_number": as_int(game.get("gameNumber")),
