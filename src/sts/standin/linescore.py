@@ -33,10 +33,7 @@ def _upcoming(tl: GameTimeline, side: str, k: int, include_k: bool) -> list[int]
         order = [int(p) for p in tl.feed["liveData"]["boxscore"]["teams"][side].get("battingOrder", [])]
         if order:
             last = seq[-1] if seq else (tl.pas[side][-1][1] if tl.pas[side] else order[-1])
-            start = order.index(last) + 1 if last in order else 0
-            if not seq:
-                start = order.index(last) + 1 if last in order else 0
-            i = start
+            i = order.index(last) + 1 if last in order else 0
             while len(seq) < 3:
                 seq.append(order[i % len(order)])
                 i += 1
@@ -49,11 +46,8 @@ def _slot(tl: GameTimeline, side: str, pid: int) -> int | None:
     return int(order) // 100 if order.isdigit() else None
 
 
-def _side_block(tl: GameTimeline, side: str, batters: list[int], lineup: dict[str, int]) -> JSON:
-    block: JSON = {}
-    for key, pid in zip(("batter", "onDeck", "inHole"), batters, strict=False):
-        block[key] = tl.person(pid)
-    return block
+def _batters(tl: GameTimeline, batters: list[int]) -> JSON:
+    return {key: tl.person(pid) for key, pid in zip(("batter", "onDeck", "inHole"), batters, strict=False)}
 
 
 def _pregame(tl: GameTimeline) -> JSON:
@@ -140,10 +134,10 @@ def build_linescore(tl: GameTimeline, state: State, current_play: JSON | None) -
     defense: JSON = {
         key: tl.person(lineups[fielding][key]) for key in POSITIONS.values() if key in lineups[fielding]
     }
-    defense.update(_side_block(tl, fielding, def_batters, lineups[fielding]))
+    defense.update(_batters(tl, def_batters))
     defense["battingOrder"] = _slot(tl, fielding, def_batters[0]) if def_batters else None
     defense["team"] = tl.team_ref(fielding)
-    offense = _side_block(tl, batting, off_batters, lineups[batting])
+    offense = _batters(tl, off_batters)
     for base, key in (("1B", "first"), ("2B", "second"), ("3B", "third")):
         if base in bases:
             offense[key] = tl.person(bases[base])
