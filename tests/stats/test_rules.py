@@ -180,3 +180,21 @@ def test_pitching_change_logged_after_the_third_out_goes_to_the_next_fielding_si
     assert derive_box({**feed, "liveData": live}).teams == derive_box(feed).teams
     if name.endswith(("718263.json", "717055.json")):
         assert moved > 0
+
+
+def test_blown_save_hold_and_save_opportunities(load_feed: Loader) -> None:
+    # 718263 (WSH 9 @ AZ 8): Kyle Nelson holds the lead (hold); Miguel Castro enters in a save situation
+    # and the lead is lost while he pitches (blown save, save opportunity) (P8)
+    box = derive_box(load_feed("718263"))
+    nelson, castro = box.find(669459), box.find(612434)
+    assert nelson is not None and castro is not None
+    assert (nelson.pitching["holds"], nelson.pitching["blownSaves"]) == (1, 0)
+    assert (castro.pitching["blownSaves"], castro.pitching["saveOpportunities"]) == (1, 1)
+    assert castro.pitching["holds"] == 0
+
+
+def test_inherited_runner_scores_on_the_relievers_watch(load_feed: Loader) -> None:
+    # 717055: Tom Cosgrove inherits one runner, who scores (P6): "Inherited runners-scored: Cosgrove 1-1"
+    cosgrove = derive_box(load_feed("717055")).find(676680)
+    assert cosgrove is not None
+    assert (cosgrove.pitching["inheritedRunners"], cosgrove.pitching["inheritedRunnersScored"]) == (1, 1)
