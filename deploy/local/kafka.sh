@@ -55,8 +55,9 @@ cmd_build() {
   rm -rf "$tmp"
   mkdir -p "$CACHE"
   local t0=$SECONDS
-  mvn -B -q -Dstyle.color=never -f "$POM" "$DEP_PLUGIN:copy-dependencies" \
-    -DincludeScope=runtime -DoutputDirectory="$tmp" >&2 || die "maven download failed"
+  mkdir -p "$LOGS"
+  mvn -B -q -f "$POM" "$DEP_PLUGIN:copy-dependencies" -DincludeScope=runtime -DoutputDirectory="$tmp" \
+    >"$LOGS/maven.log" 2>&1 || die "maven download failed (see $LOGS/maven.log)"
   echo "$want" >"$tmp/.pom.sha256"
   rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
@@ -64,15 +65,17 @@ cmd_build() {
 }
 
 java_args() {
-  # Every JVM gets an explicit heap limit: an unbounded one takes a quarter of the machine.
+  # java_args HEAP LOG_DIR: every JVM gets an explicit heap limit (an unbounded one takes a quarter
+  # of the machine).
   JAVA_ARGS=(java "-Xmx$1" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
-    -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" -Dkafka.logs.dir="$LOGS"
+    -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" -Dkafka.logs.dir="$2"
     -cp "$LIBS/*")
 }
 
-java_cmd() {
-  java_args "$1"
-  "${JAVA_ARGS[@]}" "${@:2}"
+java_tool() {
+  # a Kafka tool (storage format, probe): small heap, logs apart from the broker's
+  java_args 128m "$LOGS/tools"
+  "${JAVA_ARGS[@]}" "$@"
 }
 
 render_config() {
@@ -85,9 +88,9 @@ format_storage() {
   # Formatting happens once per data directory; --ignore-formatted makes a rerun harmless.
   [[ -f "$DATA/meta.properties" ]] && return 0
   local cluster_id
-  cluster_id="$(java_cmd 128m kafka.tools.StorageTool random-uuid 2>>"$LOGS/storage-tool.log" | tail -1)"
+  cluster_id="$(java_tool kafka.tools.StorageTool random-uuid 2>>"$LOGS/storage-tool.log" | tail -1)"
   [[ -n "$cluster_id" ]] || die "StorageTool random-uuid printed nothing (see $LOGS/storage-tool.log)"
-  java_cmd 128m kafka.tools.StorageTool format -t "$cluster_id" -c "$CONF" --ignore-formatted \
+  java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$CONF" --ignore-formatted \
     >>"$LOGS/storage-tool.log" 2>&1 || die "storage format failed (see $LOGS/storage-tool.log)"
   log "storage formatted (cluster id $cluster_id)"
 }
@@ -106,7 +109,7 @@ cmd_start() {
   render_config
   format_storage
   # setsid: the broker outlives this shell and is not hit by the caller's Ctrl-C.
-  java_args "$HEAP"
+  java_args "$HEAP" "$LOGS"
   setsid "${JAVA_ARGS[@]}" kafka.Kafka "$CONF" >>"$LOGS/stdout.log" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   log "started (pid $!), logs in $LOGS"
@@ -115,8 +118,9 @@ cmd_start() {
 probe() {
   # Ready = the broker answers a metadata request and lists itself. The project's venv (confluent-kafka)
   # answers in milliseconds; without it, fall back to the Kafka tools (a JVM start per probe).
+  # KAFKA_PROBE=java forces the fallback.
   local py="$ROOT/.venv/bin/python"
-  if [[ -x "$py" ]] && "$py" -c 'import confluent_kafka' 2>/dev/null; then
+  if [[ "${KAFKA_PROBE:-auto}" != java && -x "$py" ]] && "$py" -c 'import confluent_kafka' 2>/dev/null; then
     "$py" - "$PORT" <<'EOF' 2>/dev/null
 import sys
 from confluent_kafka.admin import AdminClient
@@ -126,7 +130,7 @@ sys.exit(0 if md.brokers else 1)
 EOF
   else
     port_open "$PORT" || return 1
-    java_cmd 128m org.apache.kafka.tools.BrokerApiVersionsCommand \
+    java_tool org.apache.kafka.tools.BrokerApiVersionsCommand \
       --bootstrap-server "127.0.0.1:$PORT" >/dev/null 2>&1
   fi
 }
