@@ -84,6 +84,11 @@ Linescore
       the start (the extra-inning automatic runner, 2020+; no recorded feed has extra innings).
 
 Not derivable from the plays: see ``DECISIONS`` in :mod:`sts.stats.compare`.
+
+Not yet exercised by the recorded feeds (the rule is implemented, but every official value is 0):
+catcher's interference (B10), GITP (B6), fielding pickoffs from the catcher (F3), complete games and
+shutouts (P7), automatic runners (L2), walk-offs (L1), OBR 9.16(h) (P3). Seen only 1-3 times: IBB,
+balks, sacrifice bunts, caught stealing, pickoffs, passed balls, blown saves.
 """
 
 from __future__ import annotations
