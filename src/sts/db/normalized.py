@@ -242,6 +242,11 @@ class _Rows:
         self.finals[pk] = p
 
 
+def _in_key_order(rows: dict[Any, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    # one lock order for every writer: two processors sharing rows (people, teams) cannot deadlock
+    return [rows[k] for k in sorted(rows)]
+
+
 async def execute_many(cur: psycopg.AsyncCursor[Any], sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
     rows = list(rows)
     if rows:
@@ -268,10 +273,10 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
                 rows.add(ev)
         if not rows.processed:
             return 0
-        await execute_many(cur, _upsert_sql("venues", _VENUE_COLS, 1), rows.venues.values())
-        await execute_many(cur, _upsert_sql("teams", _TEAM_COLS, 1), rows.teams.values())
-        await execute_many(cur, _upsert_sql("people", _PERSON_COLS, 1), rows.people.values())
-        await execute_many(cur, _upsert_sql("games", _GAME_INFO_COLS, 1), rows.games.values())
+        await execute_many(cur, _upsert_sql("venues", _VENUE_COLS, 1), _in_key_order(rows.venues))
+        await execute_many(cur, _upsert_sql("teams", _TEAM_COLS, 1), _in_key_order(rows.teams))
+        await execute_many(cur, _upsert_sql("people", _PERSON_COLS, 1), _in_key_order(rows.people))
+        await execute_many(cur, _upsert_sql("games", _GAME_INFO_COLS, 1), _in_key_order(rows.games))
         await execute_many(
             cur,
             "INSERT INTO games (game_pk) VALUES (%s) ON CONFLICT DO NOTHING",
@@ -280,10 +285,10 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
         play_sql = _upsert_sql(
             "plays", _PLAY_COLS, 2, extra_set=", revision = t.revision + 1, updated_at = now()"
         ).replace("WHERE ROW(", "WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash AND ROW(", 1)
-        await execute_many(cur, play_sql, rows.plays.values())
-        await execute_many(cur, _upsert_sql("play_events", _PE_COLS, 3), rows.play_events.values())
-        await execute_many(cur, _upsert_sql("runners", _RUNNER_COLS, 3), rows.runners.values())
-        await execute_many(cur, _upsert_sql("fielding_credits", _CREDIT_COLS, 4), rows.credits.values())
+        await execute_many(cur, play_sql, _in_key_order(rows.plays))
+        await execute_many(cur, _upsert_sql("play_events", _PE_COLS, 3), _in_key_order(rows.play_events))
+        await execute_many(cur, _upsert_sql("runners", _RUNNER_COLS, 3), _in_key_order(rows.runners))
+        await execute_many(cur, _upsert_sql("fielding_credits", _CREDIT_COLS, 4), _in_key_order(rows.credits))
         shapes = [(pk, abi, ev, len(cc), cc) for (pk, abi), (ev, cc) in rows.play_shapes.items()]
         # a completed play states its whole content: drop children a revision no longer has
         await execute_many(
@@ -303,7 +308,7 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
             " AND credit_index >= coalesce((%s::int[])[runner_index + 1], 0)",
             [(s[0], s[1], s[4]) for s in shapes],
         )
-        await execute_many(cur, _upsert_sql("substitutions", _SUB_COLS, 3), rows.subs.values())
+        await execute_many(cur, _upsert_sql("substitutions", _SUB_COLS, 3), _in_key_order(rows.subs))
         await execute_many(
             cur,
             "INSERT INTO game_status_history AS h VALUES (%s, %s, %s, %s, %s, %s) "
@@ -312,7 +317,7 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
             "status_code = coalesce(h.status_code, EXCLUDED.status_code) "
             "WHERE h.first_timecode IS DISTINCT FROM LEAST(h.first_timecode, EXCLUDED.first_timecode) "
             "OR h.status_code IS NULL AND EXCLUDED.status_code IS NOT NULL",
-            rows.history.values(),
+            _in_key_order(rows.history),
         )
         status_cols = ("abstract_state", "coded_state", "detailed_state", "status_code")
         await execute_many(

@@ -28,6 +28,7 @@ import psycopg
 import structlog
 
 from sts.db.normalized import write_events
+from sts.errors import BackendError
 from sts.events.model import GameEvent
 from sts.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, PROCESS_LATENCY
 from sts.ports import TOPIC_GAME_EVENTS, TOPIC_GAME_EVENTS_DLQ, EventBus, Message, Record, Subscription
@@ -108,7 +109,7 @@ class Processor:
             while not stop.is_set():
                 try:
                     await self.step()
-                except (psycopg.OperationalError, OSError) as exc:
+                except (psycopg.OperationalError, psycopg.InterfaceError, BackendError, OSError) as exc:
                     log.warning("processor backend unavailable, retrying", error=str(exc), group=self.group)
                     await self._drop_connection()
                     await _sleep_or_stop(stop, 1.0)
@@ -152,8 +153,8 @@ class Processor:
                 events = [await self.codec.decode(r.value) for r in records]
                 await apply_events(await self._connection(), events)
                 return
-            except psycopg.OperationalError:
-                raise
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise  # the database, not the record: run() reconnects and the batch is redelivered
             except Exception as exc:  # a bad record somewhere in the batch: isolate it below
                 error = exc
                 log.warning("batch failed", attempt=attempt + 1, error=repr(exc), records=len(records))
@@ -170,8 +171,8 @@ class Processor:
                 event = await self.codec.decode(record.value)
                 await apply_events(await self._connection(), [event])
                 return
-            except psycopg.OperationalError:
-                raise
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise  # the database, not the record: run() reconnects and the batch is redelivered
             except Exception as exc:
                 last = exc
                 await asyncio.sleep(self.retry_pause * attempt)
