@@ -10,11 +10,13 @@ reported (see src/sts/standin/README.md for the list and why).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sts.standin.diffpatch import json_diff
 from sts.standin.shapes import shape_diff
 from sts.standin.synth import synthesize
 from sts.standin.timeline import GameTimeline
@@ -89,3 +91,62 @@ def test_shape_diff_reports_differences() -> None:
     assert "$: keys only in second: ['z']" in diffs
     assert "$.y[]: keys only in first: ['extra']" in diffs
     assert len(diffs) == 3
+
+
+def _kinds(ops: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(op, path with indices folded), ``copy`` counted as ``add``."""
+    out = set()
+    for op in ops:
+        path = re.sub(r"/\d+(?=/|$)", "/N", op["path"])
+        out.add(("add" if op["op"] == "copy" else op["op"], path))
+    return out
+
+
+def _pitch_after_action(events: list[dict[str, Any]], m: int) -> bool:
+    return m >= 2 and events[m - 2].get("type") == "action" and bool(events[m - 1].get("isPitch"))
+
+
+def _pitching_change(events: list[dict[str, Any]], m: int) -> bool:
+    return m >= 1 and events[m - 1].get("details", {}).get("eventType") == "pitching_substitution"
+
+
+# what MLB also changes and the stand-in cannot (live boxscore, data MLB amends after the fact)
+NOT_SYNTHESIZED = (
+    "/boxscore/",
+    "/pitchData/",
+    "/pitcherHotColdZone",
+    "/gameData/moundVisits/",
+    "/gameData/players/",
+)
+
+
+@pytest.mark.parametrize(
+    ("patch_name", "step"),
+    [
+        ("diffPatch_746139_20240612_041248_to_041302.json", _pitch_after_action),  # a ball after a timeout
+        ("diffPatch_746139_20240612_042717_to_042758.json", _pitching_change),  # a pitching change
+    ],
+)
+def test_one_step_changes_what_mlb_changes(
+    patch_name: str, step: Any, statsapi: Path, timelines: dict[int, GameTimeline]
+) -> None:
+    """A real MLB diffPatch of one step and the same kind of step synthesized for 744914 touch the
+    same places (paths with indices folded), apart from what the stand-in does not synthesize."""
+    real = json.loads((statsapi / patch_name).read_bytes())
+    mlb = _kinds([op for block in real for op in block["diff"]])
+    tl = timelines[744914]
+    index = next(
+        i
+        for i, st in enumerate(tl.states)
+        if st.phase == "live"
+        and not st.complete
+        and step(tl.plays[st.plays - 1]["playEvents"], st.events)
+        and tl.states[i - 1].plays == st.plays
+        and tl.states[i - 1].events == st.events - 1
+    )
+    mine = _kinds(json_diff(synthesize(tl, index - 1), synthesize(tl, index)))
+    assert mine <= mlb, mine - mlb
+    rest = {path for _, path in mlb - mine}
+    assert all(
+        any(part in p for part in NOT_SYNTHESIZED) or p.endswith("/playEvents/N/endTime") for p in rest
+    ), rest

@@ -17,6 +17,7 @@ Known, deliberate gaps (the final feed is the only source): ``liveData.boxscore`
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sts.standin.linescore import build_linescore
@@ -86,9 +87,8 @@ def partial_play(tl: GameTimeline, k: int, m: int) -> JSON:
     last_count = events[-1].get("count") if events else None
     count = dict(last_count) if last_count else {"balls": 0, "strikes": 0, "outs": facts.outs_before}
     result: JSON = {"type": "atBat"}
-    action = next((ev for ev in reversed(events) if ev.get("type") == "action"), None)
-    if action is not None:
-        details = action.get("details", {})
+    if events and events[-1].get("type") == "action":  # MLB drops them again at the next pitch
+        details = events[-1].get("details", {})
         for key in ("event", "eventType", "description"):
             if key in details:
                 result[key] = details[key]
@@ -117,6 +117,18 @@ def partial_play(tl: GameTimeline, k: int, m: int) -> JSON:
     if "captivatingIndex" in about:
         about["captivatingIndex"] = 0
     matchup = dict(play.get("matchup", {}))
+    fielding = "home" if facts.batting == "away" else "away"
+    pitcher = facts.lineup_before.get(fielding, {}).get("pitcher")
+    for ev_index, side, key, pid in facts.subs:
+        if ev_index < m and side == fielding and key == "pitcher":
+            pitcher = pid
+    if pitcher is not None and pitcher != matchup.get("pitcher", {}).get("id"):
+        # the recorded matchup names the pitcher who finished the at-bat; before a mid-at-bat change
+        # MLB shows the one on the mound (seen in 746139's diffPatch)
+        matchup["pitcher"] = tl.person(pitcher)
+        hand = tl.feed["gameData"].get("players", {}).get(f"ID{pitcher}", {}).get("pitchHand")
+        if hand is not None and "pitchHand" in matchup:
+            matchup["pitchHand"] = hand
     bases = facts.bases_before
     if runners or facts.swaps:
         bases = apply_runners(bases, runners, [sw for sw in facts.swaps if sw[0] < m])
@@ -182,6 +194,57 @@ def _plays_by_inning(tl: GameTimeline, k: int, m: int, complete: bool) -> list[J
     return out
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def meta_events(tl: GameTimeline, state: State) -> tuple[list[str], list[str]]:
+    """``metaData.gameEvents`` and ``logicalEvents`` for the latest change of ``state``.
+
+    As seen in MLB's feeds: the event type of the latest play event (a pitch: its call, e.g.
+    ``ball``) or completed play; ``countChange``/``countBS`` when a pitch changed the count,
+    ``newLeftHandedHit``/``newRightHandedHit`` when a batter comes up, ``pitcherChange`` at a
+    pitching substitution, ``midInning`` at a third out,
+    ``basesEmpty`` when nobody is on base."""
+    if state.phase != "live" or not state.plays:
+        return [], []
+    k = state.plays - 1
+    play, facts = tl.plays[k], tl.facts[k]
+    events = play.get("playEvents", [])
+    game: list[str] = []
+    logical: list[str] = []
+    if state.complete:
+        if play.get("result", {}).get("eventType"):
+            game.append(play["result"]["eventType"])
+        if facts.outs_after >= 3:
+            logical.append("midInning")
+        if facts.outs_after >= 3 or not facts.bases_after:
+            logical.append("basesEmpty")
+    elif state.events == 0:
+        side = play.get("matchup", {}).get("batSide", {}).get("code")
+        logical.append("newLeftHandedHit" if side == "L" else "newRightHandedHit")
+        if not facts.bases_before:
+            logical.append("basesEmpty")
+    else:
+        event = events[state.events - 1]
+        details = event.get("details", {})
+        if details.get("eventType"):
+            game.append(details["eventType"])
+            if details["eventType"] == "pitching_substitution":
+                logical.append("pitcherChange")
+        elif event.get("isPitch"):
+            call = details.get("call", {}).get("description") or details.get("description") or ""
+            if call:
+                game.append(_slug(call))
+        if event.get("isPitch"):
+            before = events[state.events - 2].get("count", {}) if state.events > 1 else {}
+            after = event.get("count", {})
+            pair = (after.get("balls", 0), after.get("strikes", 0))
+            if pair != (before.get("balls", 0), before.get("strikes", 0)):
+                logical += ["countChange", f"count{pair[0]}{pair[1]}"]
+    return game, logical
+
+
 def synthesize(tl: GameTimeline, index: int) -> JSON:
     """The feed at state ``tl.states[index]`` (see the module doc for what is shared and rebuilt)."""
     state = tl.states[index]
@@ -189,22 +252,12 @@ def synthesize(tl: GameTimeline, index: int) -> JSON:
         return tl.feed
     final = tl.feed
     feed = dict(final)
-    last_event: JSON | None = None
-    if state.plays:
-        play = tl.plays[state.plays - 1]
-        evs = play.get("playEvents", [])
-        if state.complete:
-            last_event = {"details": play.get("result", {})}
-        elif state.events:
-            last_event = evs[state.events - 1]
-    game_events = []
-    if last_event is not None and last_event.get("details", {}).get("eventType"):
-        game_events = [last_event["details"]["eventType"]]
+    game_events, logical_events = meta_events(tl, state)
     feed["metaData"] = {
         "wait": 10,
         "timeStamp": tl.timecodes[index],
         "gameEvents": game_events,
-        "logicalEvents": [],
+        "logicalEvents": logical_events,
     }
     game_data = dict(final["gameData"])
     game_data["status"] = status_of(tl, state)
