@@ -52,3 +52,20 @@ def test_tolerates_malformed_files(tmp_path: Path) -> None:
     assert set(reasons) == {"broken.json", "list.json", "failed.stub.json", "feed_live_5.json"}
     assert "JSON" in reasons["broken.json"] and "500" in reasons["failed.stub.json"]
     assert "no plays" in reasons["feed_live_5.json"]
+
+
+def test_a_final_feed_missing_parts_is_not_replayed(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sts.clock import ScaledClock
+    from sts.standin.replay import Replay
+
+    play = {"about": {"atBatIndex": 0, "inning": 1, "halfInning": "top", "startTime": "2024-01-01T00:00:00Z",
+                      "endTime": "2024-01-01T00:01:00Z"}}  # fmt: skip
+    feed = {"gamePk": 7, "gameData": {"status": {"abstractGameState": "Final"}},
+            "liveData": {"plays": {"allPlays": [play]}}}  # fmt: skip
+    (tmp_path / "feed.json").write_text(json.dumps(feed))
+    rec = scan_recordings(tmp_path)
+    assert set(rec.games) == {7}
+    replay = Replay(rec, ScaledClock(0, datetime.now(UTC), 1))
+    assert replay.games == {} and "lacks what a replay needs" in replay.not_replayed[7]

@@ -16,18 +16,20 @@ _REPO = Path(__file__).resolve().parents[3]
 DEFAULT_RECORDINGS = _REPO.parent / "shared" / "data" / "mlb" / "statsapi"
 
 
-def summary(rec: Recordings) -> list[str]:
+def summary(rec: Recordings, not_replayed: dict[int, str] | None = None) -> list[str]:
     """Readable lines: the games replayed, the games not replayed and why, the files skipped."""
-    lines = [f"recordings: {rec.root}", f"games replayed ({len(rec.games)}):"]
-    for pk, game in sorted(rec.games.items()):
+    not_replayed = rec.not_replayed if not_replayed is None else not_replayed
+    games = {pk: g for pk, g in rec.games.items() if pk not in not_replayed}
+    lines = [f"recordings: {rec.root}", f"games replayed ({len(games)}):"]
+    for pk, game in sorted(games.items()):
         extra = [name for name, have in (("boxscore", game.boxscore), ("linescore", game.linescore)) if have]
         lines.append(
             f"  {pk}  {game.official_date}  {game.away_name} @ {game.home_name}"
             f"  ({game.source.relative_to(rec.root)}{', ' + ', '.join(extra) if extra else ''})"
         )
-    if rec.not_replayed:
-        lines.append(f"games not replayed ({len(rec.not_replayed)}):")
-        lines.extend(f"  {pk}  {why}" for pk, why in sorted(rec.not_replayed.items()))
+    if not_replayed:
+        lines.append(f"games not replayed ({len(not_replayed)}):")
+        lines.extend(f"  {pk}  {why}" for pk, why in sorted(not_replayed.items()))
     if rec.skipped:
         lines.append(
             f"files not used: {len(rec.skipped)} (not a feed/schedule/boxscore/linescore/people/teams)"
@@ -67,7 +69,7 @@ def standin(
 
     async def run() -> None:
         base_url = await server.start()
-        for line in summary(rec):
+        for line in summary(rec, server.replay.not_replayed):
             typer.echo(line)
         clock = server.clock
         typer.echo(

@@ -75,9 +75,16 @@ class Replay:
         v0 = clock.origin_virtual.timestamp()
         self.replay_day = clock.origin_virtual.date().isoformat()
         self.games: dict[int, ReplayedGame] = {}
-        for i, pk in enumerate(sorted(recordings.games)):
+        self.not_replayed = dict(recordings.not_replayed)
+        for pk in sorted(recordings.games):
             game = recordings.games[pk]
-            self.games[pk] = ReplayedGame(game, GameTimeline(game.feed), i, v0 + start_in + i * stagger)
+            try:
+                timeline = GameTimeline(game.feed)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                self.not_replayed[pk] = f"final feed {game.source.name} lacks what a replay needs: {exc!r}"
+                continue
+            i = len(self.games)
+            self.games[pk] = ReplayedGame(game, timeline, i, v0 + start_in + i * stagger)
         self.copyright = next(
             (str(g.feed["copyright"]) for g in recordings.games.values() if "copyright" in g.feed), COPYRIGHT
         )
