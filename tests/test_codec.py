@@ -105,6 +105,8 @@ async def test_invalid_events_are_refused_with_the_field_named(
     del bad.payload["call"]
     with pytest.raises(SchemaError, match="call"):
         await codec.encode(TOPIC, bad)
+    with pytest.raises(SchemaError, match="spin_rte"):
+        await codec.encode(TOPIC, pitch(spin_rte=2400))  # a typo would otherwise be dropped silently
     with pytest.raises(SchemaError, match="Substitution"):
         await codec.encode(TOPIC, GameEvent("Substitution", "x", 1, {}))
     with pytest.raises(SchemaError, match="event_id/game_pk"):

@@ -278,7 +278,7 @@ async def test_pg_a_silent_member_loses_its_partitions(pg_bus: PostgresEventBus)
     started = time.monotonic()
     got = await consume(a, 10, timeout=6)
     assert sorted(r.key for r in got) == [str(k) for k in range(10)]
-    assert time.monotonic() - started < 1.5 + 1.0
+    assert time.monotonic() - started < 1.5 + 2.5  # session timeout + a rebalance (slack for loaded CI)
     assert a.assignment == {("t.crash", 0), ("t.crash", 1)}
 
 

@@ -42,6 +42,7 @@ class _Schema:
         self.fullname = f"{namespace}.{name}" if namespace else name
         self.text = json.dumps(raw)
         self.parsed = fastavro.parse_schema(raw)
+        self.fields = {str(f["name"]) for f in raw.get("fields", [])}
 
 
 def load_schemas(folder: Path) -> dict[str, _Schema]:
@@ -98,8 +99,12 @@ class AvroCodec:
         return self._ids[subject]
 
     def validate(self, event: GameEvent) -> None:
-        """Raise :class:`SchemaError` unless ``event`` matches its schema (and its own id/game)."""
+        """Raise :class:`SchemaError` unless ``event`` matches its schema exactly (no missing, mistyped
+        or unknown fields) and its ``event_id``/``game_pk`` equal the payload's."""
         schema = self._schema(event.event_type)
+        unknown = sorted(set(event.payload) - schema.fields)
+        if unknown:  # fastavro would silently drop them
+            raise SchemaError(f"{event.event_type} event has fields its schema does not know: {unknown}")
         try:
             fastavro.validate(event.payload, schema.parsed, raise_errors=True)
         except ValidationError as exc:
