@@ -10,10 +10,12 @@ from typing import Any
 
 import fastavro
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sts.events import derive as D
 from sts.events.derive import derive_events
-from tests.events.feeds import FINAL_FEEDS, LIVE_FEEDS, load, states
+from tests.events.feeds import FINAL_FEEDS, LIVE_FEEDS, load, states, truncated
 
 SCHEMAS = Path(D.__file__).parent / "schemas"
 FACTS = {D.PITCH, D.PLAY_COMPLETED, D.SCORE_CHANGED, D.SUBSTITUTION}
@@ -136,3 +138,25 @@ def test_tolerates_missing_and_unknown_fields(schemas: dict[str, Any]) -> None:
     assert derive_events(None, {"gamePk": 1})[0].event_type == D.GAME_INFO
     with pytest.raises(ValueError):
         derive_events(None, {})
+
+
+def test_postponed_game_is_not_final() -> None:
+    feed = load("feed_live_744914.json")
+    feed["gameData"]["status"].update(codedGameState="D", detailedState="Postponed")
+    kinds = {e.event_type for e in derive_events(None, feed)}
+    assert D.GAME_STATUS_CHANGED in kinds and D.GAME_FINAL not in kinds
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 20)), min_size=1, max_size=6))
+def test_random_sequences_give_the_same_facts(cuts: list[tuple[int, int]]) -> None:
+    final = load("feed_live_718594.json")
+    expected = {e.event_id for e in derive_events(None, final) if e.event_type in FACTS}
+    n = len(final["liveData"]["plays"]["allPlays"])
+    sequence = [truncated(final, k % n, j, step) for step, (k, j) in enumerate(sorted(cuts))] + [final]
+    seen: set[str] = set()
+    previous = None
+    for state in sequence:
+        seen.update(e.event_id for e in derive_events(previous, state) if e.event_type in FACTS)
+        previous = state
+    assert seen == expected

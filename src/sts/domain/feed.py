@@ -171,5 +171,11 @@ def status(feed: Json) -> tuple[str | None, str | None, str | None, str | None]:
     )
 
 
+_NOT_PLAYED = ("Postponed", "Cancelled", "Canceled", "Suspended")
+
+
 def is_final(feed: Json) -> bool:
-    return status(feed)[0] == "Final"
+    """The game was played to its end: abstract state Final (Game Over or Final), and not a
+    postponement, cancellation or suspension (which MLB also files under Final)."""
+    abstract, _, detailed, _ = status(feed)
+    return abstract == "Final" and not (detailed or "").startswith(_NOT_PLAYED)
