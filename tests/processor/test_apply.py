@@ -161,3 +161,22 @@ async def test_in_progress_game_and_revised_play(conn: Conn) -> None:
     assert await _count(conn, sql, final["gamePk"]) == n_events
     sql = "SELECT count(*) FROM fielding_credits WHERE game_pk = %s AND at_bat_index = 5"
     assert await _count(conn, sql, final["gamePk"]) == 1
+
+
+async def test_the_order_of_games_does_not_matter(conn: Conn, other_conn: Conn) -> None:
+    # the same team and players appear in several games (AZ in 2023 and 2024): the latest game wins
+    names = ["feed_live_718263.json", "recorded/feed_live_747175.stub.json", "feed_live_744914.json"]
+    events = {name: derive_events(None, load(name)) for name in names}
+    for name in names:
+        await apply_events(conn, events[name])
+    for name in reversed(names):
+        await apply_events(other_conn, events[name])
+    ours = await table_checksums(conn, exclude_columns=TIMESTAMPS)
+    assert ours == await table_checksums(other_conn, exclude_columns=TIMESTAMPS)
+    # and all of them in one batch
+    await conn.execute("TRUNCATE games, teams, venues, people, processed_events CASCADE")
+    await conn.commit()
+    await apply_events(conn, [e for name in reversed(names) for e in events[name]])
+    assert await table_checksums(conn, exclude_columns=TIMESTAMPS) == ours
+    cur = await conn.execute("SELECT source_game_pk FROM teams WHERE abbreviation = 'AZ'")
+    assert await cur.fetchone() == (747175,)

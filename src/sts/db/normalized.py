@@ -78,14 +78,15 @@ _SUB_COLS = [
     ("replaced_player_id", ""), ("position_code", ""), ("position_abbreviation", ""),
     ("batting_order", ""), ("base", ""), ("start_time", TS), ("extra", JSON),
 ]  # fmt: skip
+_SOURCE = [("source_date", DATE), ("source_game_pk", "")]
 _VENUE_COLS = [(c, JSON if c == "extra" else "") for c in (
-    "venue_id", "name", "city", "state", "country", "timezone", "extra")]  # fmt: skip
+    "venue_id", "name", "city", "state", "country", "timezone", "extra")] + _SOURCE  # fmt: skip
 _TEAM_COLS = [(c, JSON if c == "extra" else "") for c in (
     "team_id", "name", "abbreviation", "team_name", "location_name", "short_name", "league_id",
-    "league_name", "division_id", "division_name", "venue_id", "extra")]  # fmt: skip
+    "league_name", "division_id", "division_name", "venue_id", "extra")] + _SOURCE  # fmt: skip
 _PERSON_COLS = [(c, JSON if c == "extra" else DATE if c == "birth_date" else "") for c in (
     "person_id", "full_name", "first_name", "last_name", "boxscore_name", "primary_number",
-    "birth_date", "bats", "throws", "primary_position", "extra")]  # fmt: skip
+    "birth_date", "bats", "throws", "primary_position", "extra")] + _SOURCE  # fmt: skip
 _GAME_INFO_COLS = [
     ("game_pk", ""), ("season", ""), ("game_type", ""), ("official_date", DATE), ("game_datetime", TS),
     ("double_header", ""), ("game_number", ""), ("day_night", ""), ("scheduled_innings", ""),
@@ -121,7 +122,9 @@ _BOX_COLS = [
 ]  # fmt: skip
 
 
-def _upsert_sql(table: str, cols: Sequence[tuple[str, str]], nkey: int, *, extra_set: str = "") -> str:
+def _upsert_sql(
+    table: str, cols: Sequence[tuple[str, str]], nkey: int, *, extra_set: str = "", extra_where: str = ""
+) -> str:
     """INSERT … ON CONFLICT (key) DO UPDATE SET (cols) = ROW(EXCLUDED…) WHERE (cols) differ."""
     names = [c for c, _ in cols]
     values = ", ".join(f"%s::{cast}" if cast else "%s" for _, cast in cols)
@@ -132,8 +135,19 @@ def _upsert_sql(table: str, cols: Sequence[tuple[str, str]], nkey: int, *, extra
     return (
         f"INSERT INTO {table} AS t ({', '.join(names)}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(names[:nkey])}) DO UPDATE SET ({target}) = ROW({excluded}){extra_set} "
-        f"WHERE ROW({current}) IS DISTINCT FROM ROW({excluded})"
+        f"WHERE ROW({current}) IS DISTINCT FROM ROW({excluded}){extra_where}"
     )
+
+
+# reference rows: only a description from a game at least as recent replaces the stored one
+_NEWER = (
+    " AND (coalesce(EXCLUDED.source_date, '-infinity'::date), coalesce(EXCLUDED.source_game_pk, 0))"
+    " >= (coalesce(t.source_date, '-infinity'::date), coalesce(t.source_game_pk, 0))"
+)
+
+
+def _source_key(row: tuple[Any, ...]) -> tuple[str, int]:
+    return (row[-2] or "", row[-1] or 0)
 
 
 def as_row(cols: Sequence[tuple[str, str]], rec: dict[str, Any]) -> tuple[Any, ...]:
@@ -176,15 +190,22 @@ class _Rows:
         if handler is not None:  # unknown event types are recorded as processed and otherwise ignored
             handler(pk, p, ev.event_id)
 
+    @staticmethod
+    def _keep_newest(rows: dict[Any, tuple[Any, ...]], key: Any, row: tuple[Any, ...]) -> None:
+        old = rows.get(key)
+        if old is None or _source_key(row) >= _source_key(old):
+            rows[key] = row
+
     def _on_GameInfo(self, pk: int, p: dict[str, Any], _id: str) -> None:
         venue, away, home = p.get("venue"), p.get("away_team"), p.get("home_team")
+        source = {"source_date": p.get("official_date"), "source_game_pk": pk}
         if venue:
-            self.venues[venue["venue_id"]] = as_row(_VENUE_COLS, {**venue, "extra": venue.get("extra")})
+            self._keep_newest(self.venues, venue["venue_id"], as_row(_VENUE_COLS, {**venue, **source}))
         for team in (away, home):
             if team:
-                self.teams[team["team_id"]] = as_row(_TEAM_COLS, team)
+                self._keep_newest(self.teams, team["team_id"], as_row(_TEAM_COLS, {**team, **source}))
         for person in p.get("players") or []:
-            self.people[person["person_id"]] = as_row(_PERSON_COLS, person)
+            self._keep_newest(self.people, person["person_id"], as_row(_PERSON_COLS, {**person, **source}))
         rec = {
             **p,
             "game_pk": pk,
@@ -273,9 +294,12 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
                 rows.add(ev)
         if not rows.processed:
             return 0
-        await execute_many(cur, _upsert_sql("venues", _VENUE_COLS, 1), _in_key_order(rows.venues))
-        await execute_many(cur, _upsert_sql("teams", _TEAM_COLS, 1), _in_key_order(rows.teams))
-        await execute_many(cur, _upsert_sql("people", _PERSON_COLS, 1), _in_key_order(rows.people))
+        for table, cols, ref in (
+            ("venues", _VENUE_COLS, rows.venues),
+            ("teams", _TEAM_COLS, rows.teams),
+            ("people", _PERSON_COLS, rows.people),
+        ):
+            await execute_many(cur, _upsert_sql(table, cols, 1, extra_where=_NEWER), _in_key_order(ref))
         await execute_many(cur, _upsert_sql("games", _GAME_INFO_COLS, 1), _in_key_order(rows.games))
         await execute_many(
             cur,

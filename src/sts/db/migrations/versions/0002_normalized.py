@@ -5,7 +5,10 @@ Revises: 0001_event_bus
 
 Tables (natural keys from the feed, so a rebuild from the same events gives the same rows):
 
-- ``teams``, ``venues``, ``people``   reference data from GameInfo events (last applied wins).
+- ``teams``, ``venues``, ``people``   reference data from GameInfo events. Several games describe the
+                              same player or team; the description from the latest game (by
+                              ``source_date``, then ``source_game_pk``) wins, whatever the order
+                              in which games are processed.
 - ``games``                   one row per gamePk: teams, venue, date, type, status, score.
 - ``game_status_history``     each distinct status of a game with the earliest timecode it was seen.
 - ``plays``                   one row per plate appearance (game_pk, at_bat_index); ``revision``
@@ -38,7 +41,9 @@ CREATE TABLE venues (
     state        text,
     country      text,
     timezone     text,
-    extra        jsonb
+    extra        jsonb,
+    source_date       date,
+    source_game_pk    bigint
 );
 
 CREATE TABLE teams (
@@ -53,7 +58,9 @@ CREATE TABLE teams (
     division_id    bigint,
     division_name  text,
     venue_id       bigint,
-    extra          jsonb
+    extra          jsonb,
+    source_date       date,
+    source_game_pk    bigint
 );
 
 CREATE TABLE people (
@@ -67,7 +74,9 @@ CREATE TABLE people (
     bats              text,
     throws            text,
     primary_position  text,
-    extra             jsonb
+    extra             jsonb,
+    source_date       date,
+    source_game_pk    bigint
 );
 CREATE INDEX people_full_name_idx ON people (lower(full_name));
 
