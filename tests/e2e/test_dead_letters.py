@@ -55,7 +55,10 @@ async def test_bad_snapshots_are_dead_lettered_and_the_game_still_finishes(
     standin = StandIn(one_game, speed=900, start_in=300)
     base = await standin.start()
     settings = Settings(
-        data_dir=tmp_path, database_url=pg_url, object_store_url=f"file://{tmp_path / 'objects'}", partitions=3
+        data_dir=tmp_path,
+        database_url=pg_url,
+        object_store_url=f"file://{tmp_path / 'objects'}",
+        partitions=3,
     )
     backends = await open_backends(settings)
     injected: dict[str, bytes] = {}
@@ -87,7 +90,11 @@ async def test_bad_snapshots_are_dead_lettered_and_the_game_still_finishes(
             stop = asyncio.Event()
             await asyncio.wait_for(pipeline.run(stop, until_done=True), timeout=300)
             assert calls["n"] > 12
-            assert pipeline.stats.rejected_reasons == {"malformed_json": 1, "wrong_game": 1, "stale_timecode": 1}
+            assert pipeline.stats.rejected_reasons == {
+                "malformed_json": 1,
+                "wrong_game": 1,
+                "stale_timecode": 1,
+            }
 
         # the dead letters: reason, detail and the payload exactly as received
         letters = [await backends.codec.decode(r.value) async for r in backends.bus.read(TOPIC_SNAPSHOTS_DLQ)]

