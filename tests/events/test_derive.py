@@ -160,3 +160,16 @@ def test_random_sequences_give_the_same_facts(cuts: list[tuple[int, int]]) -> No
         seen.update(e.event_id for e in derive_events(previous, state) if e.event_type in FACTS)
         previous = state
     assert seen == expected
+
+
+def test_a_repeated_status_transition_gets_a_new_id() -> None:
+    final = load("feed_live_744914.json")
+    live = states(final, 20)[:3]
+    delayed = [json.loads(json.dumps(s)) for s in live]
+    for s in delayed:
+        s["gameData"]["status"].update(codedGameState="PR", detailedState="Delayed: Rain")
+    sequence = [live[0], delayed[1], live[1], delayed[2], live[2]]
+    ids = []
+    for prev, cur in itertools.pairwise(sequence):
+        ids += [e.event_id for e in derive_events(prev, cur) if e.event_type == D.GAME_STATUS_CHANGED]
+    assert len(ids) == 4 and len(set(ids)) == 4

@@ -9,6 +9,7 @@ Events are derived from the FACTS in a snapshot, never from which snapshots happ
 - ``PlayCompleted``  one per play with ``about.isComplete`` (key: atBatIndex)
 - ``ScoreChanged``   one per completed play whose result score differs from the play before it
 - ``GameStatusChanged`` when the status (abstract, coded, detailed) differs from ``previous``
+  (keyed by status and timecode: a transition that happens twice gets two ids)
 - ``GameFinal``      when the game is Final and its final content (score, box, decisions) is new
 
 So the union of the events derived over any sequence of snapshots of a game holds the same
@@ -187,7 +188,9 @@ def _status_event(ctx: _Ctx, current: F.Json, previous: F.Json | None) -> GameEv
         "previous_detailed_state": prev[2],
         "extra": F.extra_json({"status": F.leftovers(st, _STATUS_KNOWN)}),
     }
-    return ctx.event(GAME_STATUS_CHANGED, f"{abstract}/{coded}/{detailed}", fields)
+    # A status change is an observation, not a fact of the game: the same transition can happen twice
+    # (Live → Delayed → Live → Delayed → Live), so its key holds the snapshot's timecode too.
+    return ctx.event(GAME_STATUS_CHANGED, f"{abstract}/{coded}/{detailed}/{ctx.timecode}", fields)
 
 
 def derive_events(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[GameEvent]:
