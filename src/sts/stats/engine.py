@@ -219,7 +219,7 @@ class _Walk:
                 self.bat(side, rid, "stolenBases")
                 self.pit(fside, pitcher, "stolenBases")
                 self.fld(fside, self.catcher[fside], "stolenBases")
-            elif kind == "cs" and mv.get("isOut"):
+            elif kind == "cs" and (mv.get("isOut") or _saved_by_error(r)):  # B7, OBR 9.07(h)
                 self.bat(side, rid, "caughtStealing")
                 self.pit(fside, pitcher, "caughtStealing")
                 self.fld(fside, self.catcher[fside], "caughtStealing")
@@ -291,6 +291,19 @@ class _Walk:
         if etype not in rules.PA_EVENTS:
             return
         record_plate_appearance(self, play, events, str(etype), side, fside)
+
+
+_STEAL_FROM = {"2b": "1B", "3b": "2B", "home": "3B"}
+
+
+def _saved_by_error(runner: Mapping[str, Any]) -> bool:
+    """The runner the caught-stealing event is about (he started on the base before its target) is safe
+    only because of an error charged on his own movement (Retrosheet ``CS2(2E6)``): still caught
+    stealing (OBR 9.07(h): "would have been put out by errorless play")."""
+    target = str(get(runner, "details", "eventType", default="")).rsplit("_", 1)[-1]
+    if get(runner, "movement", "start") != _STEAL_FROM.get(target):
+        return False
+    return any(rules.is_error_credit(str(c.get("credit") or "")) for c in get(runner, "credits", default=[]))
 
 
 def _result_index(play: Play, events: list[Mapping[str, Any]]) -> int | None:

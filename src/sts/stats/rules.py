@@ -20,6 +20,8 @@ Plate appearance and batting (OBR 9.02, 9.04-9.08, Definition of Terms "plate ap
       grounded_into_triple_play only (feed convention: a line-drive or strikeout double play is not).
   B7  SB/CS/pickoffs from runner movements: stolen_base_*, caught_stealing_* and
       pickoff_caught_stealing_* (OBR 9.07), pickoff_* with ``isOut``.
+      A caught-stealing runner safe only on an error charged on his own movement is still caught
+      stealing (OBR 9.07(h); Retrosheet ``CS2(2E6)``).
   B8  Individual LOB (feed convention): on every at-bat that is not a hit (outs, force outs, double
       plays, fielder's choices, reached on error; not sacrifices, walks, HBP, CI), the runners on base
       as the batter's result event begins (the ``playIndex`` of his own movement; events logged
