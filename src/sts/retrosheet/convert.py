@@ -289,7 +289,11 @@ class _State:
             self.score[rec.team] += 1
         credits: list[dict[str, Any]] = []
         if move is not None:
-            for kind_name, positions in (("f_putout", move.putouts), ("f_assist", move.assists)):
+            for kind_name, positions in (
+                ("f_fielded_ball", move.fielded),
+                ("f_putout", move.putouts),
+                ("f_assist", move.assists),
+            ):
                 credits += [self.credit(fteam, p, kind_name) for p in positions]
             for p, how in move.errors:
                 name = (

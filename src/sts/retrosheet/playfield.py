@@ -30,6 +30,7 @@ class Move:
     putouts: list[int] = field(default_factory=list)  # fielding positions
     assists: list[int] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)  # (position, "throwing"/"fielding")
+    fielded: list[int] = field(default_factory=list)  # first fielder of a hit or fielder's choice
     unearned: bool = False
     team_unearned: bool = False
     rbi: bool | None = None  # None: decided by the event (see :func:`default_rbi`)
@@ -177,6 +178,7 @@ def _advances(text: str, moves: dict[int, Move], default_kind: str) -> None:
         if prior is not None:
             # K+E2.B-1, CS2(2E4).1-3: the credits of the basic play stay with the runner
             move.errors += prior.errors
+            move.fielded = prior.fielded
             if prior.errors:
                 move.assists += prior.assists
         for note in notes:
@@ -346,6 +348,9 @@ def parse_event(text: str) -> Event:
         raise ValueError(f"unreadable play: {text!r}")
     if batter_end is not None:
         bm = moves.setdefault(0, Move(0, batter_end))
+        hit = re.fullmatch(r"(?:S|D|T|HR|H|FC)(\d)\d*", primary)
+        if hit:
+            bm.fielded = [int(hit.group(1))]
         if batter_credit is not None and 0 not in [m.start for m in moves.values() if m.errors]:
             bm.out, bm.putouts, bm.assists = True, batter_credit[0], batter_credit[1]
             if batter_end == 1 and not bm.putouts and not bm.assists:
