@@ -18,10 +18,10 @@ KNOWN_MISMATCHES = {(746215, "fielding", "gamesStarted"), (744914, "fielding", "
 
 async def _snapshot(conn: psycopg.AsyncConnection[Any]) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
-    for table, order in (("season_batting", "player_key, season, team"), ("season_pitching", "player_key, season, team"),
-                         ("season_fielding", "player_key, season, team"), ("season_teams", "season, team"),
-                         ("derived_pa", "game_pk, at_bat_index"),
-                         ("box_quality", "game_pk")):  # fmt: skip
+    line_key = "player_key, season, team"
+    for table, order in (("season_batting", line_key), ("season_pitching", line_key),
+                         ("season_fielding", line_key), ("season_teams", "season, team"),
+                         ("derived_pa", "game_pk, at_bat_index"), ("box_quality", "game_pk")):  # fmt: skip
         cols = "game_pk, matched, total, mismatches" if table == "box_quality" else "*"
         cur = await conn.execute(f"SELECT {cols} FROM {table} ORDER BY {order}")
         out[table] = await cur.fetchall()
