@@ -25,7 +25,7 @@ def dig(obj: Any, *path: str | int) -> Any:
                 return None
             obj = obj[step]
         else:
-            if not isinstance(obj, Mapping):
+            if type(obj) is not dict:  # JSON objects are dicts; no ABC check (hot path)
                 return None
             obj = obj.get(step)
             if obj is None:
@@ -103,10 +103,10 @@ def person_id(value: Any) -> int | None:
 
 def leftovers(obj: Any, known: Iterable[str]) -> Json:
     """The keys of ``obj`` that are not ``known`` and not empty (``None``, ``{}``, ``[]``)."""
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict:
         return {}
-    known_set = set(known)
-    return {k: v for k, v in obj.items() if k not in known_set and v not in (None, {}, [])}
+    known_set = known if isinstance(known, frozenset) else frozenset(known)
+    return {k: v for k, v in obj.items() if k not in known_set and v is not None and v != {} and v != []}
 
 
 def dumps(value: Any) -> str:

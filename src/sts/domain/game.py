@@ -23,21 +23,22 @@ from sts.domain.feed import (
     person_id,
 )
 
-_TEAM_KNOWN = (
+_TEAM_KNOWN = frozenset((
     "id", "name", "abbreviation", "teamName", "locationName", "shortName", "league", "division",
     "venue", "link", "record",
-)  # fmt: skip
-_PLAYER_KNOWN = (
+))  # fmt: skip
+_PLAYER_KNOWN = frozenset((
     "id", "fullName", "firstName", "lastName", "boxscoreName", "primaryNumber", "birthDate", "batSide",
     "pitchHand", "primaryPosition", "link", "currentAge",
-)  # fmt: skip
-_VENUE_KNOWN = ("id", "name", "location", "timeZone", "link")
-_BOX_PLAYER_KNOWN = (
+))  # fmt: skip
+_VENUE_KNOWN = frozenset(("id", "name", "location", "timeZone", "link"))
+_BOX_PLAYER_KNOWN = frozenset((
     "person", "jerseyNumber", "position", "battingOrder", "gameStatus", "stats", "seasonStats",
     "parentTeamId",
-)  # fmt: skip
+))  # fmt: skip
 
 Scalar = bool | int | float | str | None
+_SCALARS = frozenset({bool, int, float, str})
 
 
 def _team(t: Any) -> dict[str, Any] | None:
@@ -139,10 +140,7 @@ def game_info_record(feed: Json) -> dict[str, Any]:
 
 def _stats(value: Any) -> dict[str, Scalar]:
     """A stats dict as an Avro map of scalars (nested values, if any, as their string form)."""
-    out: dict[str, Scalar] = {}
-    for k, v in as_dict(value).items():
-        out[str(k)] = v if v is None or isinstance(v, bool | int | float | str) else str(v)
-    return out
+    return {str(k): v if v is None or type(v) in _SCALARS else str(v) for k, v in as_dict(value).items()}
 
 
 def _innings(linescore: Json) -> list[dict[str, Any]]:

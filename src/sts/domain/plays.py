@@ -28,18 +28,18 @@ SUBSTITUTION_TYPES = frozenset(
     {"pitching_substitution", "offensive_substitution", "defensive_substitution", "defensive_switch"}
 )
 
-_EVENT_TOP = (
+_EVENT_TOP = frozenset((
     "details", "count", "pitchData", "hitData", "index", "playId", "pitchNumber", "startTime",
     "endTime", "isPitch", "type", "player", "isSubstitution",
-)  # fmt: skip
-_EVENT_DETAILS = (
+))  # fmt: skip
+_EVENT_DETAILS = frozenset((
     "event", "eventType", "description", "code", "call", "type", "isInPlay", "isStrike", "isBall",
     "isOut", "hasReview",
-)  # fmt: skip
-_PITCH_DATA = (
+))  # fmt: skip
+_PITCH_DATA = frozenset((
     "startSpeed", "endSpeed", "strikeZoneTop", "strikeZoneBottom", "zone", "typeConfidence",
     "plateTime", "extension", "coordinates", "breaks",
-)  # fmt: skip
+))  # fmt: skip
 _COORDS = {
     "px": "pX", "pz": "pZ", "pfx_x": "pfxX", "pfx_z": "pfxZ", "x": "x", "y": "y", "x0": "x0",
     "y0": "y0", "z0": "z0", "vx0": "vX0", "vy0": "vY0", "vz0": "vZ0", "ax": "aX", "ay": "aY", "az": "aZ",
@@ -49,27 +49,31 @@ _BREAKS = {
     "break_vertical": "breakVertical", "break_vertical_induced": "breakVerticalInduced",
     "break_horizontal": "breakHorizontal", "spin_rate": "spinRate", "spin_direction": "spinDirection",
 }  # fmt: skip
-_HIT_DATA = (
+_COORD_KEYS = frozenset(_COORDS.values())
+_BREAK_KEYS = frozenset(_BREAKS.values())
+_HIT_COORDS = frozenset(("coordX", "coordY"))
+_COUNT = frozenset(("balls", "strikes", "outs"))
+_HIT_DATA = frozenset((
     "launchSpeed", "launchAngle", "totalDistance", "trajectory", "hardness", "location", "coordinates",
-)  # fmt: skip
-_PLAY_TOP = (
+))  # fmt: skip
+_PLAY_TOP = frozenset((
     "result", "about", "count", "matchup", "runners", "playEvents", "atBatIndex", "reviewDetails",
     # derivable from playEvents / about: not kept
     "pitchIndex", "actionIndex", "runnerIndex", "playEndTime",
-)  # fmt: skip
-_RESULT = ("type", "event", "eventType", "description", "rbi", "awayScore", "homeScore", "isOut")
-_ABOUT = (
+))  # fmt: skip
+_RESULT = frozenset(("type", "event", "eventType", "description", "rbi", "awayScore", "homeScore", "isOut"))
+_ABOUT = frozenset((
     "atBatIndex", "halfInning", "isTopInning", "inning", "startTime", "endTime", "isComplete",
     "isScoringPlay", "hasReview", "hasOut", "captivatingIndex",
-)  # fmt: skip
-_MATCHUP = (
+))  # fmt: skip
+_MATCHUP = frozenset((
     "batter", "batSide", "pitcher", "pitchHand", "splits", "postOnFirst", "postOnSecond", "postOnThird",
-)  # fmt: skip
-_MOVEMENT = ("originBase", "start", "end", "outBase", "isOut", "outNumber")
-_RUNNER_DETAILS = (
+))  # fmt: skip
+_MOVEMENT = frozenset(("originBase", "start", "end", "outBase", "isOut", "outNumber"))
+_RUNNER_DETAILS = frozenset((
     "event", "eventType", "movementReason", "runner", "responsiblePitcher", "isScoringEvent", "rbi",
     "earned", "teamUnearned", "playIndex",
-)  # fmt: skip
+))  # fmt: skip
 
 
 def play_event_record(index: int, ev: Json) -> dict[str, Any]:
@@ -131,18 +135,18 @@ def play_event_record(index: int, ev: Json) -> dict[str, Any]:
         hit_coord_y=as_float(hit_coords.get("coordY")),
     )
     pitch_extra = leftovers(pitch, _PITCH_DATA)
-    for name, sub, known in (("coordinates", coords, _COORDS.values()), ("breaks", breaks, _BREAKS.values())):
+    for name, sub, known in (("coordinates", coords, _COORD_KEYS), ("breaks", breaks, _BREAK_KEYS)):
         rest = leftovers(sub, known)
         if rest:
             pitch_extra[name] = rest
     hit_extra = leftovers(hit, _HIT_DATA)
-    if rest := leftovers(hit_coords, ("coordX", "coordY")):
+    if rest := leftovers(hit_coords, _HIT_COORDS):
         hit_extra["coordinates"] = rest
     rec["extra"] = extra_json(
         {
             "top": leftovers(ev, _EVENT_TOP),
             "details": leftovers(details, _EVENT_DETAILS),
-            "count": leftovers(count, ("balls", "strikes", "outs")),
+            "count": leftovers(count, _COUNT),
             "pitchData": pitch_extra,
             "hitData": hit_extra,
         }
@@ -290,7 +294,7 @@ def play_record(play: Json, at_bat_index: int, events: list[dict[str, Any]]) -> 
                 "top": leftovers(play, _PLAY_TOP),
                 "about": leftovers(about, _ABOUT),
                 "result": leftovers(result, _RESULT),
-                "count": leftovers(count, ("balls", "strikes", "outs")),
+                "count": leftovers(count, _COUNT),
                 "matchup": leftovers(matchup, _MATCHUP),
                 "splits": leftovers(splits, ("batter", "pitcher", "menOnBase")),
             }

@@ -193,6 +193,24 @@ def _status_event(ctx: _Ctx, current: F.Json, previous: F.Json | None) -> GameEv
     return ctx.event(GAME_STATUS_CHANGED, f"{abstract}/{coded}/{detailed}/{ctx.timecode}", fields)
 
 
+_INFO_SECTIONS = (
+    "game", "datetime", "venue", "teams", "players", "officialVenue", "officialScorer", "primaryDatacaster",
+)  # fmt: skip
+_FINAL_SECTIONS = ("status", "weather", "gameInfo", "flags", "teams")
+
+
+def _info_inputs(feed: F.Json) -> list[Any]:
+    """The parts of a feed that :func:`game_info_record` reads."""
+    gd = F.as_dict(feed.get("gameData"))
+    return [gd.get(k) for k in _INFO_SECTIONS] + [F.dig(feed, "liveData", "linescore", "scheduledInnings")]
+
+
+def _final_inputs(feed: F.Json) -> list[Any]:
+    """The parts of a feed that :func:`game_final_record` reads."""
+    gd, ld = F.as_dict(feed.get("gameData")), F.as_dict(feed.get("liveData"))
+    return [gd.get(k) for k in _FINAL_SECTIONS] + [ld.get(k) for k in ("linescore", "boxscore", "decisions")]
+
+
 def derive_events(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[GameEvent]:
     """The events ``current`` states that ``previous`` (the last validated snapshot of the same game,
     or ``None``) did not. With ``previous=None`` every event of ``current`` is returned.
@@ -212,13 +230,12 @@ def derive_events(previous: dict[str, Any] | None, current: dict[str, Any]) -> l
     pctx = _Ctx(prev, pk) if prev is not None else None
     out: list[GameEvent] = []
 
-    info = ctx.event(GAME_INFO, "", game_info_record(cur))
-    if (
-        pctx is None
-        or prev is None
-        or pctx.event(GAME_INFO, "", game_info_record(prev)).event_id != info.event_id
-    ):
-        out.append(info)
+    # cheap shortcuts first: when the sections a record is built from are equal, so is the record
+    if pctx is None or prev is None or _info_inputs(prev) != _info_inputs(cur):
+        info = ctx.event(GAME_INFO, "", game_info_record(cur))
+        old_info = pctx.event(GAME_INFO, "", game_info_record(prev)) if pctx and prev else None
+        if old_info is None or old_info.event_id != info.event_id:
+            out.append(info)
 
     plays = _indexed_plays(cur)
     prev_plays = dict(_indexed_plays(prev)) if prev is not None else {}
@@ -244,12 +261,12 @@ def derive_events(previous: dict[str, Any] | None, current: dict[str, Any]) -> l
     if status is not None:
         out.append(status)
     if F.is_final(cur):
-        final = ctx.event(GAME_FINAL, "", game_final_record(cur))
-        if (
-            prev is None
-            or pctx is None
-            or not F.is_final(prev)
-            or (pctx.event(GAME_FINAL, "", game_final_record(prev)).event_id != final.event_id)
-        ):
-            out.append(final)
+        was_final = pctx is not None and prev is not None and F.is_final(prev)
+        if not was_final or _final_inputs(prev or {}) != _final_inputs(cur):
+            final = ctx.event(GAME_FINAL, "", game_final_record(cur))
+            old_final = (
+                pctx.event(GAME_FINAL, "", game_final_record(prev)) if was_final and pctx and prev else None
+            )
+            if old_final is None or old_final.event_id != final.event_id:
+                out.append(final)
     return out
