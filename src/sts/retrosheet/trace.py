@@ -1,0 +1,120 @@
+"""Tracing a team-total difference with Lahman down to players and then to the plays that carry it.
+
+Pure. Lahman's per-player rows (Batting, Pitching, Fielding) narrow a team difference to the players
+whose season lines differ; :func:`plays_for` then lists that player's plays which count toward the
+column, read from the converted feed, so the disagreeing play is among a handful shown.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sts.retrosheet.season import Difference
+from sts.retrosheet.season_import import GameImport, SeasonImport, player_seasons
+from sts.stats.feed import get, person_id
+from sts.stats.rules import HITS, STRIKEOUTS, WALKS
+
+_BATTER_EVENTS: dict[str, frozenset[str]] = {
+    "H": frozenset(HITS),
+    "2B": frozenset({"double"}),
+    "3B": frozenset({"triple"}),
+    "HR": frozenset({"home_run"}),
+    "BB": WALKS,
+    "SO": STRIKEOUTS,
+    "HBP": frozenset({"hit_by_pitch"}),
+    "SF": frozenset({"sac_fly", "sac_fly_double_play"}),
+}
+_PITCHER_COLUMNS = {"HA": "H", "HRA": "HR", "BBA": "BB", "SOA": "SO"}
+
+
+@dataclass
+class PlayerTrace:
+    team: str
+    player: str  # Retrosheet id
+    column: str
+    retrosheet: int
+    lahman: int
+    plays: list[str] = field(default_factory=list)
+
+
+def _plays_of(imp: GameImport) -> Iterator[Mapping[str, Any]]:
+    yield from get(imp.converted.feed, "liveData", "plays", "allPlays", default=[])
+
+
+def _counts(play: Mapping[str, Any], column: str, pid: int) -> bool:
+    etype = get(play, "result", "eventType")
+    runners = get(play, "runners", default=[])
+    if column in _BATTER_EVENTS:
+        return bool(person_id(get(play, "matchup", "batter")) == pid and etype in _BATTER_EVENTS[column])
+    if column in _PITCHER_COLUMNS:
+        events = _BATTER_EVENTS[_PITCHER_COLUMNS[column]]
+        return bool(person_id(get(play, "matchup", "pitcher")) == pid and etype in events)
+    for r in runners:
+        mv, d = get(r, "movement", default={}), get(r, "details", default={})
+        kind = str(d.get("eventType") or "")
+        is_runner = person_id(get(d, "runner")) == pid
+        if column == "R" and is_runner and mv.get("end") == "score":
+            return True
+        if column == "SB" and is_runner and kind.startswith("stolen_base"):
+            return True
+        if column == "CS" and is_runner and "caught_stealing" in kind:
+            return True
+        if (
+            column in ("RA", "ER")
+            and mv.get("end") == "score"
+            and person_id(get(d, "responsiblePitcher")) == pid
+        ):
+            return column == "RA" or bool(d.get("earned"))
+        if column == "E" and any(
+            person_id(get(c, "player")) == pid and "error" in str(c.get("credit"))
+            for c in get(r, "credits", default=[])
+        ):
+            return True
+        if column == "IPouts" and mv.get("isOut") and person_id(get(play, "matchup", "pitcher")) == pid:
+            return True
+    return column == "AB" and person_id(get(play, "matchup", "batter")) == pid
+
+
+def plays_for(season: SeasonImport, team: str, retro_id: str, column: str) -> list[str]:
+    """``"GAMEID #n inning half: event"`` for each play of ``retro_id`` (on ``team``) counting toward
+    ``column``."""
+    out = []
+    for imp in season.games:
+        if team not in imp.teams.values():
+            continue
+        ids = [pid for pid, rid in imp.converted.players.items() if rid == retro_id]
+        if not ids:
+            continue
+        for play in _plays_of(imp):
+            if _counts(play, column, ids[0]):
+                about = play["about"]
+                out.append(
+                    f"{imp.game.game_id} #{about['atBatIndex']} {about['halfInning'][:3]} {about['inning']}: "
+                    f"{play['result']['description']}"
+                )
+    return out
+
+
+def trace(
+    season: SeasonImport,
+    diffs: list[Difference],
+    lahman_players: Mapping[tuple[str, str], Mapping[str, int]],
+    max_plays: int = 12,
+) -> list[PlayerTrace]:
+    """Players whose season value in a differing (team, column) is not Lahman's, with their plays."""
+    ours = player_seasons(season)
+    out = []
+    for diff in diffs:
+        players = {p for (t, p) in ours if t == diff.team} | {
+            p for (t, p) in lahman_players if t == diff.team
+        }
+        for player in sorted(players):
+            mine = ours.get((diff.team, player), Counter())[diff.column]
+            theirs = int(lahman_players.get((diff.team, player), {}).get(diff.column, 0))
+            if mine != theirs:
+                plays = plays_for(season, diff.team, player, diff.column)
+                out.append(PlayerTrace(diff.team, player, diff.column, mine, theirs, plays[:max_plays]))
+    return out
