@@ -32,6 +32,9 @@ log = structlog.get_logger(__name__)
 CHANNEL = "sts_bus"
 COLUMNS = 'topic, partition, "offset", key, value, headers, ts'
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# heartbeats and assignments need no fsync: after a crash members simply register again
+# (committed offsets, in contrast, are written with the server's default durability)
+_NOT_DURABLE = "SET LOCAL synchronous_commit TO off"
 
 TopicPartition = tuple[str, int]
 
@@ -159,6 +162,7 @@ class PostgresSubscription:
     async def _beat(self, *, announce: bool = False) -> None:
         pool = await self.bus.pool()
         async with pool.connection() as conn, conn.transaction():
+            await conn.execute(_NOT_DURABLE)
             await conn.execute(
                 "INSERT INTO bus_group_members (group_id, member_id, topics) VALUES (%s, %s, %s) "
                 "ON CONFLICT (group_id, member_id) DO UPDATE SET heartbeat_at = now()",
@@ -180,6 +184,7 @@ class PostgresSubscription:
         pool = await self.bus.pool()
         timeout = timedelta(seconds=self.bus.session_timeout)
         async with pool.connection() as conn, conn.transaction():
+            await conn.execute(_NOT_DURABLE)
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext('sts_bus_group:' || %s))", (self.group,)
             )

@@ -19,15 +19,17 @@ reader lacks need a reader default; named types must keep their name (or list it
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 import fastavro
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from sts.errors import SchemaError
+from sts.errors import BackendError, SchemaError
 
 LEVELS = (
     "NONE",
@@ -38,6 +40,8 @@ LEVELS = (
     "FULL",
     "FULL_TRANSITIVE",
 )
+P = ParamSpec("P")
+T = TypeVar("T")
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _PROMOTIONS = {  # (writer, reader)
     ("int", "long"),
@@ -161,11 +165,32 @@ def compatibility_problems(level: str, new: str, old: str) -> list[str]:
     return problems
 
 
+def _db_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Database failures leave the registry as :class:`sts.errors.BackendError`."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except psycopg.Error as exc:
+            raise BackendError(f"schema registry: {fn.__name__} failed: {exc}") from exc
+
+    return wrapper
+
+
 class PostgresSchemaRegistry:
     """An :class:`sts.ports.SchemaRegistry` in the PostgreSQL database at ``url`` (migrated to 0001)."""
 
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
-        self._pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, open=False, name="sts-registry")
+        self._pool = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            name="sts-registry",
+            check=AsyncConnectionPool.check_connection,
+            timeout=10.0,
+        )
         self._opened = False
         self._open_lock = asyncio.Lock()
         self._by_id: dict[int, str] = {}
@@ -178,6 +203,7 @@ class PostgresSchemaRegistry:
                     self._opened = True
         return self._pool
 
+    @_db_errors
     async def register(self, subject: str, schema: str) -> int:
         """The id of ``schema`` under ``subject``, adding a version if it is new and compatible."""
         text = canonical(schema)
@@ -242,6 +268,7 @@ class PostgresSchemaRegistry:
         assert row is not None
         return str(row[0])
 
+    @_db_errors
     async def get_schema(self, schema_id: int) -> str:
         """The (canonical) schema text of ``schema_id``; :class:`SchemaError` if there is none."""
         if schema_id not in self._by_id:
@@ -255,6 +282,7 @@ class PostgresSchemaRegistry:
             self._by_id[schema_id] = row[0]
         return self._by_id[schema_id]
 
+    @_db_errors
     async def versions(self, subject: str) -> list[tuple[int, int]]:
         """``(version, schema id)`` of every version of ``subject``, oldest first."""
         pool = await self._connection_pool()
@@ -267,6 +295,7 @@ class PostgresSchemaRegistry:
             ).fetchall()
         return [(int(v), int(i)) for v, i in rows]
 
+    @_db_errors
     async def set_compatibility(self, level: str, subject: str | None = None) -> None:
         """Set the level of ``subject``, or the global default when ``subject`` is None."""
         level = level.upper()
@@ -283,12 +312,14 @@ class PostgresSchemaRegistry:
                     (subject, level),
                 )
 
+    @_db_errors
     async def get_compatibility(self, subject: str | None = None) -> str:
         """The level that applies to ``subject`` (its own, else the global default)."""
         pool = await self._connection_pool()
         async with pool.connection() as conn:
             return await self._level(conn, subject)
 
+    @_db_errors
     async def ready(self) -> None:
         pool = await self._connection_pool()
         async with pool.connection(timeout=5) as conn:
