@@ -53,6 +53,7 @@ class _State:
     lineup: dict[int, dict[int, str]] = field(default_factory=lambda: {0: {}, 1: {}})
     fielders: dict[int, dict[int, str]] = field(default_factory=lambda: {0: {}, 1: {}})
     position: dict[str, int] = field(default_factory=dict)
+    entered: dict[str, int] = field(default_factory=dict)  # pitcher -> order of entry
     bases: dict[int, str] = field(default_factory=dict)
     responsible: dict[str, str] = field(default_factory=dict)
     half: tuple[int, int] | None = None
@@ -77,6 +78,8 @@ class _State:
             self.lineup[s.team][s.slot] = s.player
         if s.position <= 10:
             self.fielders[s.team][s.position] = s.player
+        if s.position == 1:
+            self.entered.setdefault(s.player, len(self.entered))
         self.position[s.player] = s.position
 
     def sub(self, s: Start) -> None:
@@ -257,6 +260,12 @@ class _State:
         for start in runner_of:
             if start > 0:
                 self.bases.pop(start, None)
+        staying = set(self.bases.values()) | {
+            runner_of[m.start] for m in order if m.start in runner_of and not m.out and m.end < HOME
+        }
+        for m in order:
+            if m.start in runner_of and not m.out and m.end == HOME:
+                self.charge_in_order(runner_of[m.start], staying)
         out = []
         for m in order:
             rid = runner_of.get(m.start)
@@ -270,6 +279,18 @@ class _State:
                 )
             )
         return out
+
+    def charge_in_order(self, scorer: str, staying: set[str]) -> None:
+        """OBR 9.16(g) Comment: each pitcher is charged with the *number* of runners he put on base.
+        When a reliever's runner scores while a runner an earlier pitcher is charged with (one who
+        reached on a fielder's choice that retired that pitcher's runner) is still on base, the run
+        goes to the earlier pitcher and the runner on base passes to the reliever."""
+        mine = self.responsible.get(scorer, "")
+        rank = self.entered.get(mine, -1)
+        earlier = [r for r in staying if self.entered.get(self.responsible.get(r, ""), rank) < rank]
+        if earlier:
+            other = min(earlier, key=lambda r: self.entered[self.responsible[r]])
+            self.responsible[scorer], self.responsible[other] = self.responsible[other], mine
 
     def movement(
         self,
