@@ -56,8 +56,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_URL = "kafka://127.0.0.1:9092"
-
 
 def _kafka() -> Any:
     """The confluent_kafka module, imported on first use."""
@@ -103,16 +101,21 @@ def from_url(url: str, settings: Settings | None = None, **options: Any) -> Kafk
     return KafkaEventBus(bootstrap, config=extra, **options)
 
 
+# the group coordinator moves or is still loading (a new broker creates __consumer_offsets on first use)
+_COORDINATOR_ERRORS = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
+
+
 def _retrying(call: Callable[[], T], attempts: int = 20, pause: float = 0.25) -> T:
-    """``call()``, again while it fails with a retriable error (e.g. the group coordinator of a new
-    broker is still loading: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS)."""
+    """``call()``, again (up to ``attempts`` times) while it fails with a transient coordinator error."""
     import confluent_kafka
 
     for attempt in range(attempts):
         try:
             return call()
         except confluent_kafka.KafkaException as exc:
-            if attempt == attempts - 1 or not exc.args[0].retriable():
+            err = exc.args[0]
+            transient = err.retriable() or err.name() in _COORDINATOR_ERRORS
+            if attempt == attempts - 1 or not transient:
                 raise
             time.sleep(pause)
     raise AssertionError("unreachable")
@@ -123,6 +126,8 @@ class KafkaEventBus:
 
     ``config``: extra librdkafka properties for every client (security, client.id, ...).
     ``default_partitions``: partitions of a topic created implicitly by ``publish``/``subscribe``.
+    ``replication_factor``: replicas of the topics it creates; -1 takes the broker's
+    ``default.replication.factor`` (1 on the local broker, 3 on a typical cluster).
     ``session_timeout``: seconds after which a silent group member loses its partitions (the broker
     must allow it: ``group.min.session.timeout.ms``, 6 s by default, 3 s on the local broker).
     ``delivery_timeout``: seconds ``publish`` may take before undelivered messages count as failed.
@@ -135,7 +140,7 @@ class KafkaEventBus:
         *,
         config: Mapping[str, Any] | None = None,
         default_partitions: int = 6,
-        replication_factor: int = 1,
+        replication_factor: int = -1,
         session_timeout: float = 10.0,
         delivery_timeout: float = 30.0,
     ) -> None:
