@@ -6,4 +6,5 @@ from sts.cli import standin  # noqa: F401
 from sts.cli import verify  # noqa: F401
 from sts.cli import demo  # noqa: F401
 from sts.cli import games  # noqa: F401
+from sts.cli import stats  # noqa: F401
 from sts.cli import retrosheet  # noqa: F401
