@@ -188,22 +188,23 @@ class PostgresEventBus:
         self, conn: psycopg.AsyncConnection[Any], placed: list[tuple[Message, int]]
     ) -> list[Message]:
         heads = sorted({(m.topic, p) for m, p in placed})
-        cur = await conn.execute(
-            "SELECT h.topic, h.partition, h.next_offset FROM bus_partitions h "
-            "JOIN unnest(%s::text[], %s::int[]) AS w(topic, partition) USING (topic, partition) "
-            "ORDER BY h.topic, h.partition FOR UPDATE OF h",
-            ([t for t, _ in heads], [p for _, p in heads]),
-        )
-        next_offset = {(t, p): o for t, p, o in await cur.fetchall()}
         ids = [(m.topic, m.headers["event_id"]) for m, _ in placed if m.headers.get("event_id")]
-        seen: set[tuple[str, str]] = set()
-        if ids:
-            cur = await conn.execute(
+        # one round trip: the server runs the id check only once it holds the partition locks, so
+        # it sees every record a concurrent publisher to these partitions committed
+        async with conn.pipeline():
+            locked = await conn.execute(
+                "SELECT h.topic, h.partition, h.next_offset FROM bus_partitions h "
+                "JOIN unnest(%s::text[], %s::int[]) AS w(topic, partition) USING (topic, partition) "
+                "ORDER BY h.topic, h.partition FOR UPDATE OF h",
+                ([t for t, _ in heads], [p for _, p in heads]),
+            )
+            known = await conn.execute(
                 "SELECT topic, event_id FROM bus_records "
                 "JOIN unnest(%s::text[], %s::text[]) AS w(topic, event_id) USING (topic, event_id)",
                 ([t for t, _ in ids], [e for _, e in ids]),
             )
-            seen = {(t, e) for t, e in await cur.fetchall()}
+        next_offset = {(t, p): o for t, p, o in await locked.fetchall()}
+        seen: set[tuple[str, str]] = {(t, e) for t, e in await known.fetchall()}
         stored: list[Message] = []
         now_ms = time.time_ns() // 1_000_000
         async with conn.cursor().copy(f"COPY bus_records ({COLUMNS}, event_id) FROM STDIN") as copy:
@@ -221,14 +222,20 @@ class PostgresEventBus:
                     (m.topic, p, offset, m.key, m.value, Jsonb(dict(m.headers)), ts, event_id)
                 )
                 stored.append(m)
-        await conn.execute(
-            "UPDATE bus_partitions h SET next_offset = w.next_offset "
-            "FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS w(topic, partition, next_offset) "
-            "WHERE h.topic = w.topic AND h.partition = w.partition",
-            ([t for t, _ in heads], [p for _, p in heads], [next_offset[h] for h in heads]),
-        )
-        for topic in sorted({m.topic for m in stored}):
-            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"t:{topic}"))
+        if stored:  # advance the heads and notify (delivered at COMMIT) in one statement
+            await conn.execute(
+                "WITH heads AS (UPDATE bus_partitions h SET next_offset = w.next_offset "
+                "FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS w(topic, partition, next_offset) "
+                "WHERE h.topic = w.topic AND h.partition = w.partition RETURNING 1) "
+                "SELECT pg_notify(%s, 't:' || topic) FROM unnest(%s::text[]) AS topic",
+                (
+                    [t for t, _ in heads],
+                    [p for _, p in heads],
+                    [next_offset[h] for h in heads],
+                    CHANNEL,
+                    sorted({m.topic for m in stored}),
+                ),
+            )
         return stored
 
     # ------------------------------------------------------------------ consume
