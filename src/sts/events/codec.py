@@ -115,11 +115,21 @@ class AvroCodec:
 
     async def encode(self, topic: str, event: GameEvent) -> bytes:
         """``event`` in the Confluent wire format, with its schema registered for ``topic``."""
-        self.validate(event)
+        schema = self._schema(event.event_type)
+        if not set(event.payload) <= schema.fields:
+            self.validate(event)  # raises: fastavro would silently drop unknown fields
         schema_id = await self.schema_id(topic, event.event_type)
         buf = io.BytesIO()
         buf.write(bytes([MAGIC]) + schema_id.to_bytes(4, "big"))
-        fastavro.schemaless_writer(buf, self.schemas[event.event_type].parsed, event.payload)
+        try:
+            # strict: a missing field without a default raises, so the write validates the record;
+            # fastavro.validate is only run to explain a failure (it is slow on wide unions)
+            fastavro.schemaless_writer(buf, schema.parsed, event.payload, strict=True)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            self.validate(event)
+            raise SchemaError(f"{event.event_type} event could not be written: {exc}") from exc
+        if event.payload.get("event_id") != event.event_id or event.payload.get("game_pk") != event.game_pk:
+            raise SchemaError(f"{event.event_type} event: event_id/game_pk differ from the payload's fields")
         return buf.getvalue()
 
     async def message(self, topic: str, event: GameEvent) -> Message:
