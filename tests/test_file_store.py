@@ -132,3 +132,16 @@ async def test_from_url(tmp_path: Path) -> None:
     assert store.root == tmp_path / "objs"
     with pytest.raises(ValueError):
         FileObjectStore.from_url("s3://bucket")
+
+
+async def test_concurrent_puts_and_deletes_in_one_folder(store: FileObjectStore) -> None:
+    """Deleting the last object of a folder removes the folder; a put racing with it still lands."""
+
+    async def churn(i: int) -> None:
+        await store.put(BUCKET_LIVE, f"745123/{i}.json", b"x")
+        await store.delete(BUCKET_LIVE, f"745123/{i}.json")
+
+    for _ in range(5):
+        await asyncio.gather(*(churn(i) for i in range(40)))
+    await store.put(BUCKET_LIVE, "745123/last.json", b"y")
+    assert [i.key async for i in store.list(BUCKET_LIVE)] == ["745123/last.json"]

@@ -98,12 +98,23 @@ class FileObjectStore:
         path = self._path(bucket, key)
         if not bucket_dir.is_dir():
             raise BackendError(f"bucket {bucket!r} does not exist in {self.root} (call ensure_buckets)")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as exc:
-            raise BackendError(f"cannot put {key!r} in {bucket!r}: a part of it is an object") from exc
-        if path.is_dir():
-            raise BackendError(f"cannot put {key!r} in {bucket!r}: it is a prefix of other objects")
+        for attempt in range(3):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise BackendError(f"cannot put {key!r} in {bucket!r}: a part of it is an object") from exc
+            if path.is_dir():
+                raise BackendError(f"cannot put {key!r} in {bucket!r}: it is a prefix of other objects")
+            try:
+                self._write_replace(path, data)
+                return
+            except FileNotFoundError:
+                # a concurrent delete removed the (then empty) folder between mkdir and open
+                if attempt == 2:
+                    raise
+
+    @staticmethod
+    def _write_replace(path: Path, data: bytes) -> None:
         tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         try:
             with open(tmp, "xb") as f:
