@@ -86,11 +86,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _kv_table(title: str, data: dict[str, Any]) -> Table:
-    table = Table(title=title)
-    for key in data:
-        table.add_column(key, justify="right")
-    table.add_row(*(_fmt(v) for v in data.values()))
+def _kv_table(title: str, data: dict[str, Any], per_row: int = 10) -> Table:
+    """``data`` as a grid: a header row of stat names over a row of values, ``per_row`` at a time."""
+    table = Table(title=title, show_header=False)
+    items = list(data.items())
+    for _ in range(min(per_row, len(items))):
+        table.add_column(justify="right", no_wrap=True)
+    for start in range(0, len(items), per_row):
+        chunk = items[start : start + per_row]
+        pad = [""] * (min(per_row, len(items)) - len(chunk))
+        table.add_row(*(f"[bold]{k}[/bold]" for k, _ in chunk), *pad)
+        table.add_row(*(_fmt(v) for _, v in chunk), *pad, end_section=True)
     return table
 
 

