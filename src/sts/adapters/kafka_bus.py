@@ -101,6 +101,8 @@ def from_url(url: str, settings: Settings | None = None, **options: Any) -> Kafk
     return KafkaEventBus(bootstrap, config=extra, **options)
 
 
+ERROR_LOG_INTERVAL = 10.0  # seconds between two log lines of the same client error
+
 # the group coordinator moves or is still loading (a new broker creates __consumer_offsets on first use)
 _COORDINATOR_ERRORS = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
 
@@ -157,6 +159,7 @@ class KafkaEventBus:
         self._partitions: dict[str, int] = {}
         self._subscriptions: set[KafkaSubscription] = set()
         self._lock = threading.Lock()
+        self._error_log: dict[str, tuple[float, int]] = {}  # error name -> (last logged, not logged since)
 
     # ------------------------------------------------------------------ clients
 
@@ -164,7 +167,16 @@ class KafkaEventBus:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def _error_cb(self, err: Any) -> None:
-        log.warning("kafka client error", error=str(err), fatal=err.fatal())
+        # librdkafka reports every failed reconnect of every client: while a broker is down that is
+        # dozens a second, so each kind of error is logged at most once per ERROR_LOG_INTERVAL.
+        now = time.monotonic()
+        with self._lock:
+            last, suppressed = self._error_log.get(err.name(), (0.0, 0))
+            if now - last < ERROR_LOG_INTERVAL and not err.fatal():
+                self._error_log[err.name()] = (last, suppressed + 1)
+                return
+            self._error_log[err.name()] = (now, 0)
+        log.warning("kafka client error", error=str(err), fatal=err.fatal(), repeats_not_logged=suppressed)
 
     @property
     def admin(self) -> Any:
