@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from sts.errors import BackendError, ObjectNotFound
@@ -55,7 +56,10 @@ def validate_key(key: str) -> tuple[str, ...]:
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # a concurrent delete removed the emptied folder: nothing to sync
+        return
     try:
         os.fsync(fd)
     finally:
@@ -105,19 +109,21 @@ class FileObjectStore:
                 raise BackendError(f"cannot put {key!r} in {bucket!r}: a part of it is an object") from exc
             if path.is_dir():
                 raise BackendError(f"cannot put {key!r} in {bucket!r}: it is a prefix of other objects")
+            tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
             try:
-                self._write_replace(path, data)
-                return
+                f = open(tmp, "xb")  # noqa: SIM115  (closed in _write_replace)
             except FileNotFoundError:
                 # a concurrent delete removed the (then empty) folder between mkdir and open
                 if attempt == 2:
                     raise
+                continue
+            self._write_replace(f, tmp, path, data)
+            return
 
     @staticmethod
-    def _write_replace(path: Path, data: bytes) -> None:
-        tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+    def _write_replace(f: BinaryIO, tmp: Path, path: Path, data: bytes) -> None:
         try:
-            with open(tmp, "xb") as f:
+            with f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
