@@ -226,7 +226,9 @@ class PostgresSubscription:
                     "SELECT %s, t, p, %s FROM unnest(%s::text[], %s::int[]) AS w(t, p)",
                     (self.group, self.member_id, [t for t, _ in claim], [p for _, p in claim]),
                 )
-                # a newly claimed partition starts at the group's committed offset
+            kept = {tp for tp, m in owners.items() if m == self.member_id and tp in target}
+            fresh = sorted(set(claim) | (kept - set(self._positions)))
+            if fresh:  # a newly owned partition starts at the group's committed offset
                 starts = await (
                     await conn.execute(
                         "SELECT h.topic, h.partition, "
@@ -235,15 +237,18 @@ class PostgresSubscription:
                         "JOIN bus_partitions h ON h.topic = w.t AND h.partition = w.p "
                         "LEFT JOIN bus_group_offsets o ON o.group_id = %s AND o.topic = h.topic "
                         "AND o.partition = h.partition",
-                        ([t for t, _ in claim], [p for _, p in claim], self.group),
+                        ([t for t, _ in fresh], [p for _, p in fresh], self.group),
                     )
                 ).fetchall()
-                for t, p, start in starts:
-                    self._positions[(t, p)] = start
-            owned = {tp for tp, m in owners.items() if m == self.member_id and tp in target} | set(claim)
-            self._positions = {tp: pos for tp, pos in self._positions.items() if tp in owned}
+            else:
+                starts = []
             if release or expired.rowcount:
                 await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"g:{self.group}"))
+        # only once the transaction committed: kept partitions keep their position, claimed ones
+        # start at the committed offset, lost ones are forgotten
+        positions = {tp: pos for tp, pos in self._positions.items() if tp in kept}
+        positions.update({(t, p): start for t, p, start in starts})
+        self._positions = positions
         if release:
             log.info("released partitions", group=self.group, member=self.member_id, partitions=release)
 
