@@ -48,10 +48,12 @@ build() {
   command -v go >/dev/null || sts_die "go is not installed (needed to build SeaweedFS)"
   local t0
   t0="$(date +%s%N)"
-  sts_log "building weed $SEAWEEDFS_VERSION (cold: several minutes, ~1 GB of module cache); log $STS_LOG_DIR/weed-build.log"
+  sts_log "building weed $SEAWEEDFS_VERSION (cold: 7-14 min, ~2 GB of module cache + ~2 GB of build cache); log $STS_LOG_DIR/weed-build.log"
   mkdir -p "$BUILD_DIR"
   # A throw-away wrapper module: `go install module@version` refuses modules whose go.mod has
-  # `replace` directives, so we require SeaweedFS and repeat the replace its go.mod needs.
+  # `replace` directives, so we require SeaweedFS and repeat the replace its go.mod needs. The wrapper
+  # sits inside this git checkout: -buildvcs=false keeps go from stamping (or failing on) its VCS state.
+  # GOTOOLCHAIN=local: SeaweedFS needs go >= 1.26.6; never download a toolchain.
   cat >"$BUILD_DIR/go.mod" <<EOF
 module sts.local/weedbuild
 
@@ -62,7 +64,7 @@ require $SEAWEEDFS_MODULE $SEAWEEDFS_VERSION
 replace github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0
 EOF
   rm -f "$BUILD_DIR/go.sum"
-  if ! (cd "$BUILD_DIR" && GOFLAGS="-mod=mod ${GOFLAGS:-}" GOTOOLCHAIN=local \
+  if ! (cd "$BUILD_DIR" && GOFLAGS="-mod=mod -buildvcs=false ${GOFLAGS:-}" GOTOOLCHAIN=local \
         go build -trimpath -ldflags='-s -w' -o "$WEED.tmp" "$SEAWEEDFS_MODULE/weed") \
         >"$STS_LOG_DIR/weed-build.log" 2>&1; then
     tail -n 30 "$STS_LOG_DIR/weed-build.log" >&2
