@@ -280,8 +280,20 @@ class KafkaEventBus:
         try:
             for future in self.admin.incremental_alter_configs([resource]).values():
                 future.result()
+            # the controller committed the change; the broker applies it a moment later
+            deadline = time.monotonic() + 10
+            while self._topic_config(topic).get("retention.ms") != retention:
+                if time.monotonic() > deadline:
+                    raise BusError(f"retention.ms of {topic!r} still not {retention} after 10 s")
+                time.sleep(0.05)
         except ck.KafkaException as exc:
             raise BusError(f"setting retention.ms of {topic!r}: {exc}") from exc
+
+    def _topic_config(self, topic: str) -> dict[str, str]:
+        ck = self._ck
+        resource = ck.admin.ConfigResource(ck.admin.ResourceType.TOPIC, topic)
+        (future,) = self.admin.describe_configs([resource]).values()
+        return {name: entry.value for name, entry in future.result(timeout=10).items()}
 
     async def create_topic(self, spec: TopicSpec) -> None:
         """Create ``spec`` (idempotent; updates retention). A different partition count is an error."""
