@@ -5,6 +5,9 @@ inside the caller's transaction, and is idempotent:
 
 - events whose id is already in ``processed_events`` are skipped (so a redelivered or replayed event
   changes nothing, not even transiently);
+- events derived from a snapshot OLDER than the newest one applied for their game (their timecode is
+  below ``games.latest_timecode``) are stale: recorded as processed, not applied. Ingestion only
+  publishes snapshots in timecode order, so only replays and re-ingestions produce them;
 - every write is an upsert ``ON CONFLICT … DO UPDATE … WHERE <row differs>``, so a row whose content
   is unchanged is not rewritten (its ``xmin`` stays), and the same facts reached through a different
   sequence of snapshots give the same rows;
@@ -287,11 +290,23 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
             "SELECT event_id::text FROM processed_events WHERE event_id = ANY(%s::uuid[])", (ids,)
         )
         done = {r[0] for r in await cur.fetchall()}
+        await cur.execute(
+            "SELECT game_pk, latest_timecode FROM games WHERE game_pk = ANY(%s::bigint[])",
+            (list({e.game_pk for e in events}),),
+        )
+        latest = {pk: tc for pk, tc in await cur.fetchall() if tc}
         rows = _Rows()
         for ev in events:
-            if ev.event_id not in done:
-                done.add(ev.event_id)
-                rows.add(ev)
+            if ev.event_id in done:
+                continue
+            done.add(ev.event_id)
+            tc = ev.payload.get("timecode")
+            if tc and ev.game_pk in latest and tc < latest[ev.game_pk]:
+                # derived from a snapshot older than one already applied (a replay, a re-ingestion):
+                # never let old news overwrite newer rows; keep it as processed for the audit only
+                rows.processed.append((ev.event_id, ev.game_pk, ev.event_type, tc))
+                continue
+            rows.add(ev)
         if not rows.processed:
             return 0
         for table, cols, ref in (
