@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sts import logging as sts_logging
 from sts.cli import app
 from sts.config import Settings
 from sts.db import migrate
@@ -66,8 +67,10 @@ def _run(fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
             await conn.commit()
             return result
 
+    settings = Settings()
+    sts_logging.configure(settings.log_format, settings.log_level, service="sts")  # logs to stderr
     try:
-        with _database(Settings()) as url:
+        with _database(settings) as url:
             return asyncio.run(go(url))
     except (STSError, psycopg.Error, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")

@@ -223,7 +223,7 @@ async def team_season(
     conn: psycopg.AsyncConnection[Any], team: str, season: int, source: str = "auto"
 ) -> Row | None:
     """A team's season (code, MLBAM id as text, or part of its name): record, batting and pitching
-    totals with their rates."""
+    totals (sums of its players' rows) with their rates."""
     src = await pick_source(conn, season, source)
     rows = await _rows(
         conn, "SELECT * FROM season_teams WHERE source = %s AND season = %s AND (upper(team) = upper(%s)"
@@ -234,8 +234,16 @@ async def team_season(
         return None
     t = rows[0]
     ctx = await context(conn, src, season)
-    bat, pit = dict(t["batting"]), dict(t["pitching"])
-    bat.setdefault("pa", batting_pa(bat))
+    # the team's lines are the sums of its players' rows (they carry IBB, SH, HBP allowed and BF, which
+    # Lahman's Teams table lacks); the team row is the fallback when no player rows were loaded
+    args = (src, season, t["team"])
+    where = "WHERE source = %s AND season = %s AND team = %s"
+    bat_rows = await _rows(conn, f"SELECT * FROM season_batting {where}", args)
+    pit_rows = await _rows(conn, f"SELECT * FROM season_pitching {where}", args)
+    bat = _total(bat_rows, BATTING_STATS) if bat_rows else dict(t["batting"])
+    pit = _total(pit_rows, PITCHING_STATS) if pit_rows else dict(t["pitching"])
+    bat["pa"] = sum(batting_pa(r) for r in bat_rows) if bat_rows else batting_pa(bat)
+    bat["g"] = pit["g"] = t["games"]
     info = ctx.teams.get(t["team"], {})
     lg = ctx.league_wrc_pa.get(t["league"])
     bat_rates = batting_rates(bat, ctx.constants, info.get("pf", 1.0), lg)
