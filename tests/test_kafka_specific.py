@@ -21,7 +21,7 @@ import pytest
 from sts.adapters.kafka_bus import KafkaEventBus, from_url, parse_url
 from sts.config import Settings
 from sts.errors import BusError, ConfigError, SchemaError
-from sts.ports import Message, TopicSpec
+from sts.ports import EventBus, Message, SchemaRegistry, TopicSpec
 from tests.kafka_backends import (
     kafka_url,
     new_bus,
@@ -48,6 +48,15 @@ def test_url_parsing() -> None:
         parse_url("kafka://")
     bus = from_url("kafka://h:1?linger.ms=20", Settings(partitions=9))
     assert (bus.bootstrap, bus.default_partitions, bus.config["linger.ms"]) == ("h:1", 9, "20")
+    assert isinstance(bus, EventBus)  # the port, checked structurally; no broker is contacted
+
+
+async def test_the_registry_adapter_is_a_schema_registry() -> None:
+    from sts.adapters.confluent_registry import ConfluentSchemaRegistry
+
+    registry = ConfluentSchemaRegistry("http://127.0.0.1:1/apis/ccompat/v7")
+    assert isinstance(registry, SchemaRegistry)
+    await registry.close()
 
 
 def murmur2(data: bytes) -> int:
