@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,7 +21,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sts import logging as sts_logging
 from sts.cli import app
 from sts.config import Settings
 from sts.db import migrate
@@ -68,9 +68,10 @@ def _run(fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
             return result
 
     settings = Settings()
-    sts_logging.configure(settings.log_format, settings.log_level, service="sts")  # logs to stderr
     try:
-        with _database(settings) as url:
+        # the database's log lines go to stderr so that stdout stays clean for --json (no global
+        # logging configuration here: this also runs inside other processes, e.g. tests)
+        with redirect_stdout(sys.stderr), _database(settings) as url:
             return asyncio.run(go(url))
     except (STSError, psycopg.Error, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
