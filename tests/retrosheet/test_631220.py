@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sts.retrosheet.crosscheck import Crosscheck, crosscheck
+from sts.retrosheet.crosscheck import Crosscheck, crosscheck, play_differences
 from sts.retrosheet.crosswalk import Crosswalk, surrogate
 from sts.retrosheet.events import Game
 from sts.retrosheet.season_import import GameImport, import_game
@@ -92,3 +92,20 @@ def test_score_and_earned_runs(imported: GameImport) -> None:
             player = imported.box.find(pid)
             assert player is not None
             assert player.pitching["earnedRuns"] == imported.game.earned_runs[retro], retro
+
+
+def test_plays_described_differently(feed: dict[str, Any], imported: GameImport, check: Crosscheck) -> None:
+    """Every plate appearance pairs up (same event types, same batters); four batted-ball calls differ
+    and only one of them is an out, the one behind the box difference."""
+    plays = play_differences(feed, imported.converted.feed, check.pairs)
+    assert [(p.feed_index, p.batter) for p in plays] == [
+        (22, "Bryce Harper"),
+        (38, "Brett Gardner"),
+        (39, "J.T. Realmuto"),
+        (46, "Roman Quinn"),
+    ]
+    assert all(p.feed.split("/")[0] == p.retrosheet.split("/")[0] for p in plays)  # same event types
+    outs = [p for p in plays if not p.feed.startswith(("home_run", "single"))]
+    assert [(p.feed.split(":")[0], p.retrosheet) for p in outs] == [
+        ("double_play/line_drive", "double_play/popup: 6/P6D/DP.1X1(63)")
+    ]

@@ -19,7 +19,7 @@ import typer
 
 from sts.cli import app
 from sts.retrosheet import files
-from sts.retrosheet.crosscheck import crosscheck
+from sts.retrosheet.crosscheck import crosscheck, play_differences
 from sts.retrosheet.crosswalk import Crosswalk
 from sts.retrosheet.season import COLUMNS, compare_with_lahman
 from sts.retrosheet.season_import import GameImport, earned_run_checks, import_game, import_season
@@ -150,7 +150,9 @@ def box(
             typer.echo("--feed needs a live feed and exactly one game (use --game)", err=True)
             raise typer.Exit(2)
         check = crosscheck(document, derive_box(document), imports[0].box, _names(imports[0]))
+        plays = play_differences(document, imports[0].converted.feed, check.pairs)
         report["feed_comparison"] = {
+            "plays_described_differently": [p.__dict__ for p in plays],
             "matched": check.matched,
             "total": check.total,
             "differences": [d.__dict__ for d in check.diffs],
@@ -177,6 +179,12 @@ def box(
             )
         if check.by_name:
             typer.echo(f"  {len(check.by_name)} players paired by name (not in the register extract)")
+        typer.echo("plate appearances the two sources describe differently (event/trajectory: text):")
+        for p in plays:
+            typer.echo(f"  {p.half} {p.inning} {p.batter} (feed atBatIndex {p.feed_index})")
+            typer.echo(f"      feed:       {p.feed}")
+            typer.echo(f"      retrosheet: {p.retrosheet}")
+        typer.echo("  (a trajectory enters the box only on outs: fly/ground/line/pop outs)")
     raise typer.Exit(code)
 
 

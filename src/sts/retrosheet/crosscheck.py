@@ -10,11 +10,14 @@ is never mistaken for a crosswalk entry.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sts.stats import GameBox
 from sts.stats.box import GROUPS
-from sts.stats.feed import Feed, player_names
+from sts.stats.feed import Feed, get, person_id, player_names
+from sts.stats.rules import PA_EVENTS
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Crosscheck:
     total: int = 0
     diffs: list[StatDiff] = field(default_factory=list)
     by_name: dict[int, int] = field(default_factory=dict)  # retro-side id -> feed id, paired by name
+    pairs: dict[int, int] = field(default_factory=dict)  # retro-side id -> feed id, all pairs
     unpaired: list[tuple[str, int, str]] = field(default_factory=list)  # (source, id, name)
 
     @property
@@ -76,6 +80,7 @@ def crosscheck(feed: Feed, feed_box: GameBox, retro_box: GameBox, retro_names: d
     out = Crosscheck()
     names = player_names(feed)
     pairs = pair_players(feed, feed_box, retro_box, retro_names)
+    out.pairs = pairs
     out.by_name = {r: f for r, f in pairs.items() if r != f}
     for side in ("away", "home"):
         fteam, rteam = feed_box.teams[side], retro_box.teams[side]
@@ -108,4 +113,57 @@ def crosscheck(feed: Feed, feed_box: GameBox, retro_box: GameBox, retro_names: d
                     side, None, "linescore", "linescore", "innings", len(fteam.innings), len(rteam.innings)
                 )
             )
+    return out
+
+
+@dataclass(frozen=True)
+class PlayDiff:
+    """One plate appearance the two sources describe differently (event type or batted-ball type)."""
+
+    inning: int
+    half: str
+    batter: str
+    feed_index: int
+    feed: str  # "event_type/trajectory: description"
+    retrosheet: str
+
+
+def _plate_appearances(feed: Feed) -> list[Mapping[str, Any]]:
+    plays = get(feed, "liveData", "plays", "allPlays", default=[])
+    return [p for p in plays if get(p, "result", "eventType") in PA_EVENTS]
+
+
+def _trajectory(play: Mapping[str, Any]) -> str:
+    found = [get(e, "hitData", "trajectory") for e in get(play, "playEvents", default=[])]
+    return next((str(t) for t in reversed(found) if t), "-")
+
+
+def play_differences(feed: Feed, retro_feed: Feed, pairs: Mapping[int, int]) -> list[PlayDiff]:
+    """Plate appearances paired in order within each half-inning (the n-th PA of a half in one source
+    with the n-th in the other) whose event type or batted-ball trajectory differ: the plays behind
+    a box difference."""
+    names = player_names(feed)
+    out = []
+    mine = _plate_appearances(feed)
+    theirs = _plate_appearances(retro_feed)
+    for official, retro in zip(mine, theirs, strict=False):
+        a = (get(official, "result", "eventType"), _trajectory(official))
+        b = (get(retro, "result", "eventType"), _trajectory(retro))
+        batter = person_id(get(official, "matchup", "batter"))
+        retro_batter = person_id(get(retro, "matchup", "batter"))
+        if a != b or (retro_batter is not None and pairs.get(retro_batter) != batter):
+            out.append(
+                PlayDiff(
+                    int(get(official, "about", "inning", default=0)),
+                    str(get(official, "about", "halfInning", default="")),
+                    names.get(batter or 0, str(batter)),
+                    int(get(official, "about", "atBatIndex", default=-1)),
+                    f"{a[0]}/{a[1]}: {get(official, 'result', 'description', default='')}",
+                    f"{b[0]}/{b[1]}: {get(retro, 'result', 'description', default='')}",
+                )
+            )
+    if len(mine) != len(theirs):
+        out.append(
+            PlayDiff(0, "", "", -1, f"{len(mine)} plate appearances", f"{len(theirs)} plate appearances")
+        )
     return out
