@@ -14,6 +14,7 @@ The broker and the registry are shared by every test, so each test gets topic na
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -75,9 +76,30 @@ def require_registry() -> None:
         )
 
 
+_created: list[str] = []
+
+
 def unique_topic(name: str) -> str:
-    """``name`` made unique to this test run and test (the broker outlives both)."""
-    return f"{name}.{RUN_ID}-{next(_counter)}"
+    """``name`` made unique to this test run and test (the broker outlives both); deleted by
+    :func:`delete_test_topics`."""
+    topic = f"{name}.{RUN_ID}-{next(_counter)}"
+    _created.append(topic)
+    return topic
+
+
+def delete_test_topics() -> None:
+    """Delete the topics made by :func:`unique_topic` so far (best effort): a broker that keeps
+    hundreds of test partitions restarts slowly."""
+    if not _created:
+        return
+    from confluent_kafka.admin import AdminClient
+
+    bootstrap = urlsplit(kafka_url()).netloc
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics, _created[:] = list(_created), []
+    for future in admin.delete_topics(topics, operation_timeout=10, request_timeout=15).values():
+        with contextlib.suppress(Exception):  # never created, or already gone
+            future.result()
 
 
 def new_bus() -> EventBus:
@@ -102,7 +124,10 @@ async def kafka_bus_backend(request: pytest.FixtureRequest) -> AsyncIterator[Bus
         finally:
             await bus.close()
 
-    yield BusBackend("kafka", connect, unique_topic, takeover_seconds=KAFKA_SESSION_TIMEOUT + 3)
+    try:
+        yield BusBackend("kafka", connect, unique_topic, takeover_seconds=KAFKA_SESSION_TIMEOUT + 3)
+    finally:
+        delete_test_topics()
 
 
 @asynccontextmanager

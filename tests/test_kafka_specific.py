@@ -23,6 +23,7 @@ from sts.config import Settings
 from sts.errors import BusError, ConfigError, SchemaError
 from sts.ports import EventBus, Message, SchemaRegistry, TopicSpec
 from tests.kafka_backends import (
+    delete_test_topics,
     kafka_url,
     new_bus,
     registry_url,
@@ -108,6 +109,7 @@ async def kbus() -> AsyncIterator[KafkaEventBus]:
     assert isinstance(bus, KafkaEventBus)
     yield bus
     await bus.close()
+    delete_test_topics()
 
 
 def describe(bus: KafkaEventBus, topic: str) -> tuple[int, dict[str, str]]:

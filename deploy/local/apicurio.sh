@@ -8,8 +8,9 @@
 #   deploy/local/apicurio.sh status   exit 0 when running and answering, 3 otherwise
 #   deploy/local/apicurio.sh stop     stop the registry (TERM, then KILL after 30 s)
 #
-# Listens on 127.0.0.1:${APICURIO_PORT:-8081} (management ${APICURIO_MANAGEMENT_PORT:-9000}); the Confluent-compatible API (STS_SCHEMA_REGISTRY_URL) is
-#   http://127.0.0.1:8081/apis/ccompat/v7
+# Listens on 127.0.0.1:${APICURIO_PORT:-8081} (management ${APICURIO_MANAGEMENT_PORT:-9000}); the
+# Confluent-compatible API (STS_SCHEMA_REGISTRY_URL) is http://127.0.0.1:8081/apis/ccompat/v7
+# The app lives in .cache/apicurio, its log in .cache/logs/apicurio.log, the pid in .cache/run (lib.sh).
 # APICURIO_HEAP sets -Xmx (default 384m).
 #
 # Apicurio 3.3 is compiled for Java 21: the script takes the first Java >= 21 among $APICURIO_JAVA_HOME,
@@ -23,14 +24,16 @@
 #          APICURIO_DATASOURCE_USERNAME=... APICURIO_DATASOURCE_PASSWORD=...
 # (JDBC needs TCP, not a unix socket). Quarkus reads these environment variables directly.
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
-CACHE="${STS_CACHE_DIR:-$ROOT/.cache}/apicurio"
+HERE="$STS_REPO_ROOT/deploy/local"
+ROOT="$STS_REPO_ROOT"
+CACHE="$STS_CACHE_DIR/apicurio"
 VERSION="${APICURIO_VERSION:-3.3.3}"
 APP="$CACHE/app-$VERSION"
-LOGS="$CACHE/logs"
-PIDFILE="$CACHE/apicurio.pid"
+LOGS="$CACHE/logs"                     # Maven output
+REGISTRY_LOG="$STS_LOG_DIR/apicurio.log"  # the registry's own log (its console output)
 PORT="${APICURIO_PORT:-8081}"
 MANAGEMENT_PORT="${APICURIO_MANAGEMENT_PORT:-9000}"  # Quarkus health/metrics
 HEAP="${APICURIO_HEAP:-384m}"
@@ -38,16 +41,9 @@ WAIT_SECONDS="${APICURIO_WAIT_SECONDS:-120}"
 BASE="http://127.0.0.1:$PORT/apis/ccompat/v7"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.11.0"
 
-log() { printf '[apicurio] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-running_pid() {
-  [[ -f "$PIDFILE" ]] || return 1
-  local pid
-  pid="$(cat "$PIDFILE")"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
+log() { sts_log "$@"; }
+die() { sts_die "$@"; }
+running_pid() { sts_daemon_pid apicurio; }
 
 java_major() {
   # "17.0.15" -> 17, "25.0.3" -> 25, "1.8.0_402" -> 1
@@ -68,7 +64,7 @@ find_java() {
   return 1
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { sts_port_open 127.0.0.1 "$1"; }
 
 cmd_build() {
   [[ -f "$APP/quarkus-run.jar" ]] && return 0
@@ -99,18 +95,15 @@ cmd_start() {
   local java
   java="$(find_java)" || die "no Java 21 or newer found (set APICURIO_JAVA_HOME); Apicurio 3.3 needs it"
   cmd_build
-  mkdir -p "$LOGS"
+  log "Java: $java"
   # Quarkus resolves lib/ and app/ relative to the jar; the working directory holds nothing of value.
   (
     cd "$APP"
-    setsid "$java" "-Xmx$HEAP" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-      -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$PORT" \
+    sts_daemon_start apicurio "$java" "-Xmx$HEAP" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
+      -Djava.awt.headless=true -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$PORT" \
       -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$MANAGEMENT_PORT" \
-      -Dquarkus.log.console.json=false \
-      -jar quarkus-run.jar >>"$LOGS/registry.log" 2>&1 </dev/null &
-    echo $! >"$PIDFILE"
+      -Dquarkus.log.console.json=false -jar quarkus-run.jar
   )
-  log "started (pid $(cat "$PIDFILE"), $java), log in $LOGS/registry.log"
 }
 
 probe() { curl -fsS -m 2 -o /dev/null "$BASE/subjects" 2>/dev/null; }
@@ -132,10 +125,10 @@ cmd_wait() {
       log "ready on $BASE after $((SECONDS - t0)) s of waiting (compatibility BACKWARD)"
       return 0
     fi
-    running_pid >/dev/null || die "the registry is not running (see $LOGS/registry.log)"
+    running_pid >/dev/null || die "the registry is not running (see $REGISTRY_LOG)"
     sleep 0.5
   done
-  die "not ready after $WAIT_SECONDS s (see $LOGS/registry.log)"
+  die "not ready after $WAIT_SECONDS s (see $REGISTRY_LOG)"
 }
 
 cmd_status() {
@@ -148,23 +141,7 @@ cmd_status() {
   return 3
 }
 
-cmd_stop() {
-  local pid
-  if ! pid="$(running_pid)"; then
-    rm -f "$PIDFILE"
-    log "not running"
-    return 0
-  fi
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "still running after 30 s: killing"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
-}
+cmd_stop() { sts_daemon_stop apicurio 30; }
 
 case "${1:-}" in
   build) cmd_build ;;

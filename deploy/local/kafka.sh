@@ -9,17 +9,19 @@
 #   deploy/local/kafka.sh clean    stop and delete the data (not the jars)
 #
 # Listens on 127.0.0.1:${KAFKA_PORT:-9092} (controller ${KAFKA_CONTROLLER_PORT:-9093}); STS URL
-# kafka://127.0.0.1:9092. Data, logs and the pid file live under .cache/kafka (git-ignored);
+# kafka://127.0.0.1:9092. Jars, data and the broker's log4j logs live under .cache/kafka (git-ignored);
+# the JVM's console output in .cache/logs/kafka.log and the pid in .cache/run/kafka.pid (lib.sh layout).
 # KAFKA_HEAP sets -Xmx (default 512m).
 set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
-CACHE="${STS_CACHE_DIR:-$ROOT/.cache}/kafka"
+HERE="$STS_REPO_ROOT/deploy/local"
+ROOT="$STS_REPO_ROOT"
+CACHE="$STS_CACHE_DIR/kafka"
 LIBS="$CACHE/libs"
 DATA="${KAFKA_DATA_DIR:-$CACHE/data}"
 LOGS="$CACHE/logs"
-PIDFILE="$CACHE/kafka.pid"
 CONF="$CACHE/server.properties"
 POM="$HERE/kafka/pom.xml"
 PORT="${KAFKA_PORT:-9092}"
@@ -28,18 +30,11 @@ HEAP="${KAFKA_HEAP:-512m}"
 WAIT_SECONDS="${KAFKA_WAIT_SECONDS:-90}"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.11.0"
 
-log() { printf '[kafka] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+log() { sts_log "$@"; }
+die() { sts_die "$@"; }
+running_pid() { sts_daemon_pid kafka; }
 
-running_pid() {
-  [[ -f "$PIDFILE" ]] || return 1
-  local pid
-  pid="$(cat "$PIDFILE")"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { sts_port_open 127.0.0.1 "$1"; }
 
 cmd_build() {
   # The jar set is keyed by the pom's checksum: an edited pom rebuilds, an unchanged one is instant.
@@ -108,11 +103,9 @@ cmd_start() {
   cmd_build
   render_config
   format_storage
-  # setsid: the broker outlives this shell and is not hit by the caller's Ctrl-C.
   java_args "$HEAP" "$LOGS"
-  setsid "${JAVA_ARGS[@]}" kafka.Kafka "$CONF" >>"$LOGS/stdout.log" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
-  log "started (pid $!), logs in $LOGS"
+  sts_daemon_start kafka "${JAVA_ARGS[@]}" kafka.Kafka "$CONF"
+  log "broker logs in $LOGS (server.log, controller.log)"
 }
 
 probe() {
@@ -142,7 +135,7 @@ cmd_wait() {
       log "ready on 127.0.0.1:$PORT after $((SECONDS - t0)) s of waiting"
       return 0
     fi
-    running_pid >/dev/null || die "the broker is not running (see $LOGS/server.log, $LOGS/stdout.log)"
+    running_pid >/dev/null || die "the broker is not running (see $LOGS/server.log, $STS_LOG_DIR/kafka.log)"
     sleep 0.5
   done
   die "not ready after $WAIT_SECONDS s (see $LOGS/server.log)"
@@ -158,23 +151,7 @@ cmd_status() {
   return 3
 }
 
-cmd_stop() {
-  local pid
-  if ! pid="$(running_pid)"; then
-    rm -f "$PIDFILE"
-    log "not running"
-    return 0
-  fi
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "still running after 30 s: killing"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
-}
+cmd_stop() { sts_daemon_stop kafka 30; }
 
 cmd_clean() {
   cmd_stop
