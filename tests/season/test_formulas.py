@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sts.stats import formulas as f
 from sts.stats.constants import Constants
@@ -71,3 +73,36 @@ def test_qualifiers() -> None:
     assert batting_qualifier(162) == 502 and batting_qualifier(60) == 186
     assert pitching_qualifier_outs(162) == 486
     assert is_pitcher(0, 30) and is_pitcher(40, 30) and not is_pitcher(150, 3)
+
+
+@st.composite
+def batting_lines(draw: st.DrawFn) -> dict[str, int]:
+    """A consistent batting line: hits by type within H, H within AB, IBB within BB."""
+    singles, doubles, triples, hr = (draw(st.integers(0, 150)) for _ in range(4))
+    h = singles + doubles + triples + hr
+    outs = draw(st.integers(0, 500))
+    so = draw(st.integers(0, outs))
+    bb = draw(st.integers(0, 150))
+    line = {"ab": h + outs, "h": h, "doubles": doubles, "triples": triples, "hr": hr, "bb": bb,
+            "ibb": draw(st.integers(0, bb)), "hbp": draw(st.integers(0, 30)), "sf": draw(st.integers(0, 15)),
+            "sh": draw(st.integers(0, 15)), "so": so}  # fmt: skip
+    line["pa"] = line["ab"] + bb + line["hbp"] + line["sf"] + line["sh"]
+    return line
+
+
+@settings(max_examples=300, deadline=None)
+@given(batting_lines())
+def test_rate_invariants(line: dict[str, int]) -> None:
+    r = batting_rates(line, C24, 1.0, 0.117)
+    if line["ab"]:
+        assert 0 <= r["AVG"] <= 1 and r["ISO"] >= -1e-12  # type: ignore[operator]
+        assert r["OPS"] == pytest.approx(r["OBP"] + r["SLG"])  # type: ignore[operator]
+        assert r["SLG"] <= 4  # type: ignore[operator]
+    if r["wOBA"] is not None:
+        # wRC − wRAA = lgR/PA × PA, whatever the line
+        assert r["wRC"] - r["wRAA"] == pytest.approx(0.117 * line["pa"])  # type: ignore[operator]
+        assert 0 <= r["wOBA"] <= C24.w_hr
+    # wRC+ rises with wRAA and falls with the park factor
+    if r["wRAA"] is not None and line["pa"]:
+        assert f.wrc_plus(r["wRAA"] + 1, line["pa"], C24, 1.0, 0.117) > r["wRC+"]  # type: ignore[operator]
+        assert f.wrc_plus(r["wRAA"], line["pa"], C24, 1.1, 0.117) < r["wRC+"]  # type: ignore[operator]

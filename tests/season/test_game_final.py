@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -107,3 +109,12 @@ async def test_team_and_leaders_from_our_games(games_db: str) -> None:
         # Toronto played 2 of the recorded 2024 games: round(3.1 x 2) = 6 PA to qualify
         assert board["qualifier"] == "6 PA"
         assert all(e["qualified"] for e in board["leaders"])
+
+
+async def test_refuses_a_live_feed(migrated_pg_url: str, shared_data: Path) -> None:
+    live = json.loads((shared_data / "statsapi/feed_live_746139_20240612_041248.json").read_text())
+    async with await psycopg.AsyncConnection.connect(migrated_pg_url) as conn:
+        with pytest.raises(ValueError, match="Final"):
+            await on_game_final(conn, live)
+        cur = await conn.execute("SELECT count(*) FROM derived_box_lines")
+        assert await cur.fetchone() == (0,)

@@ -28,7 +28,7 @@ from psycopg.types.json import Jsonb
 
 from sts.stats import GameReport, compare_box, derive_box
 from sts.stats.box import SIDES
-from sts.stats.feed import Feed, get, player_names
+from sts.stats.feed import Feed, get, is_final, player_names
 from sts.stats.feed import game_pk as feed_game_pk
 from sts.stats.season import (
     BATTING_STATS,
@@ -64,6 +64,8 @@ def _game_meta(feed: Feed) -> dict[str, Any]:
 async def on_game_final(conn: psycopg.AsyncConnection[Any], feed: Feed) -> GameReport:
     """Store a final game's derived box, quality record and PA rows, and recompute the season lines
     of its players and teams. Idempotent. Returns the comparison report."""
+    if not is_final(feed):
+        raise ValueError("on_game_final needs a Final feed (gameData.status.abstractGameState)")
     meta = _game_meta(feed)
     pk, season = meta["game_pk"], meta["season"]
     if pk is None:
