@@ -28,7 +28,6 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HERE="$STS_REPO_ROOT/deploy/local"
-ROOT="$STS_REPO_ROOT"
 CACHE="$STS_CACHE_DIR/apicurio"
 VERSION="${APICURIO_VERSION:-3.3.3}"
 APP="$CACHE/app-$VERSION"
@@ -73,6 +72,7 @@ cmd_build() {
   local t0=$SECONDS dl="$CACHE/download"
   log "downloading apicurio-registry-app $VERSION (Maven) into $CACHE"
   # The runnable app is an attached artifact (classifier "all", type tar.gz) of apicurio-registry-app.
+  # `copy` needs no project; -f names one anyway so that a pom.xml in the caller's directory is ignored.
   mvn -B -q -f "$HERE/kafka/pom.xml" "$DEP_PLUGIN:copy" \
     -Dartifact="io.apicurio:apicurio-registry-app:$VERSION:tar.gz:all" -DoutputDirectory="$dl" \
     >"$LOGS/maven.log" 2>&1 || die "maven download failed (see $LOGS/maven.log)"

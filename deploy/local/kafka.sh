@@ -56,7 +56,7 @@ cmd_build() {
   echo "$want" >"$tmp/.pom.sha256"
   rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
-  log "jars ready ($(ls "$LIBS" | wc -l) files, $((SECONDS - t0)) s)"
+  log "jars ready ($(find "$LIBS" -name "*.jar" | wc -l) jars, $((SECONDS - t0)) s)"
 }
 
 java_args() {
