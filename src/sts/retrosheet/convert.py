@@ -27,6 +27,7 @@ from typing import Any
 from sts.retrosheet.crosswalk import Crosswalk
 from sts.retrosheet.events import Game, PlayRecord, Start
 from sts.retrosheet.playfield import HOME, Event, Move, default_rbi, parse_event
+from sts.stats.rules import STRIKEOUTS
 
 BASE_NAMES = {1: "1B", 2: "2B", 3: "3B", HOME: "score"}
 PITCH_CHARS = frozenset("BCFHIKLMOPQRSTUXY")
@@ -62,6 +63,8 @@ class _State:
     pa: tuple[int, int, str] | None = None  # the plate appearance the last record belonged to
     pa_pitches: str = ""
     relieved: tuple[str, tuple[int, int]] | None = None  # pitcher replaced mid-PA, count then
+    count: str = ""  # balls/strikes of the last play record
+    two_strike_batter: str | None = None
     score: list[int] = field(default_factory=lambda: [0, 0])
     plays: list[dict[str, Any]] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
@@ -115,6 +118,12 @@ class _State:
             balls = sum(1 for c in self.pa_pitches if c in "BIPHUV")
             strikes = min(2, sum(1 for c in self.pa_pitches if c in STRIKE_CHARS and c != "X"))
             self.relieved = (replaced, (min(balls, 3), strikes))
+        if s.team == batting and s.position == 11 and self.pa is not None and self.pa[2] == replaced:
+            # a pinch hitter mid-count: his record repeats the pitches so far; OBR 9.15(b): a strikeout
+            # completed after the first batter left with two strikes is the first batter's
+            self.pa = (self.pa[0], self.pa[1], s.player)
+            self.two_strike_batter = replaced if self.count[1:2] == "2" else self.two_strike_batter
+        self.placements = [(i, s.player if r == replaced else r, b) for i, r, b in self.placements]
         if s.position == 12 or (replaced is not None and replaced in self.bases.values()):
             for base, rid in list(self.bases.items()):
                 if rid == replaced:
@@ -146,14 +155,14 @@ class _State:
         seq = rec.pitches
         new = seq[len(self.pa_pitches) :] if self.pa == key and seq.startswith(self.pa_pitches) else seq
         if self.pa != key:
-            self.relieved = None
-        self.pa, self.pa_pitches = key, seq
+            self.relieved = self.two_strike_batter = None
+        self.pa, self.pa_pitches, self.count = key, seq, rec.count
         event = parse_event(rec.event)
         if event.event_type == "no_play":
             return
         self.emit(rec, event, new, fteam)
         if event.is_pa:
-            self.pa, self.pa_pitches, self.relieved = None, "", None
+            self.pa, self.pa_pitches, self.relieved, self.two_strike_batter = None, "", None, None
 
     def emit(self, rec: PlayRecord, event: Event, new_pitches: str, fteam: int) -> None:
         events = list(self.pending)
@@ -212,6 +221,9 @@ class _State:
         pitcher = self.pitcher(fteam)
         if self.relieved and event.event_type in ("walk", "intent_walk") and self.relieved[1] in BALL_HEAVY:
             pitcher = self.relieved[0]  # OBR 9.16(h)
+        batter = rec.batter
+        if self.two_strike_batter and event.event_type in STRIKEOUTS:
+            batter = self.two_strike_batter  # OBR 9.15(b)
         post = {
             f"postOn{n}": self.ref(self.bases[b])
             for b, n in ((1, "First"), (2, "Second"), (3, "Third"))
@@ -235,7 +247,7 @@ class _State:
                     "awayScore": self.score[0],
                     "homeScore": self.score[1],
                 },
-                "matchup": {"batter": self.ref(rec.batter), "pitcher": self.ref(pitcher), **post},
+                "matchup": {"batter": self.ref(batter), "pitcher": self.ref(pitcher), **post},
                 "playEvents": events,
                 "runners": runners,
             }

@@ -193,6 +193,8 @@ def _advances(text: str, moves: dict[int, Move], default_kind: str) -> None:
                 move.rbi = False
             elif head == "RBI":
                 move.rbi = True
+            elif head in ("WP", "PB"):
+                move.kind = move.kind or RUNNING_TYPES[head]  # SB3.1-2(WP): he went on the wild pitch
             elif head in ANNOTATIONS or not head:
                 continue
             elif re.fullmatch(r"[0-9E]+", head):
@@ -368,6 +370,10 @@ def parse_event(text: str) -> Event:
         else:
             from_catcher = _running(secondary, moves, "") or from_catcher
     _advances(adv, moves, running_kind)
+    if re.match(r"(SB|CS|PO)", primary):
+        for move in moves.values():
+            # SB2.3-H(E2/TH): the runner from third did not steal; he went on the throw
+            move.kind = move.kind or "other_advance"
     if primary.startswith("K") and 0 in moves and moves[0].explicit and not moves[0].out:
         moves[0].putouts, moves[0].assists = [], []
     batter_out = bool(moves.get(0) and moves[0].out)

@@ -58,7 +58,8 @@ def _counts(play: Mapping[str, Any], column: str, pid: int) -> bool:
         is_runner = person_id(get(d, "runner")) == pid
         if column == "R" and is_runner and mv.get("end") == "score":
             return True
-        if column == "SB" and is_runner and kind.startswith("stolen_base"):
+        # a defensive indifference is the usual place where two records disagree on a steal
+        if column == "SB" and is_runner and kind.startswith(("stolen_base", "defensive_indiff")):
             return True
         if column == "CS" and is_runner and "caught_stealing" in kind:
             return True
@@ -117,4 +118,23 @@ def trace(
             if mine != theirs:
                 plays = plays_for(season, diff.team, player, diff.column)
                 out.append(PlayerTrace(diff.team, player, diff.column, mine, theirs, plays[:max_plays]))
+    return out
+
+
+def player_differences(
+    season: SeasonImport,
+    lahman_players: Mapping[tuple[str, str], Mapping[str, int]],
+    max_plays: int = 12,
+) -> list[PlayerTrace]:
+    """Every (team, player, column) whose derived season value is not Lahman's player-table value
+    (Batting, Pitching, Fielding), with the plays that count toward it."""
+    ours = player_seasons(season)
+    out = []
+    for key in sorted(set(ours) | set(lahman_players)):
+        mine, theirs = ours.get(key, Counter()), lahman_players.get(key, {})
+        for column in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(column, 0), int(theirs.get(column, 0))
+            if a != b:
+                plays = plays_for(season, key[0], key[1], column)
+                out.append(PlayerTrace(key[0], key[1], column, a, b, plays[:max_plays]))
     return out
