@@ -6,13 +6,14 @@ inside the caller's transaction, and is idempotent:
 - events whose id is already in ``processed_events`` are skipped (so a redelivered or replayed event
   changes nothing, not even transiently);
 - events derived from a snapshot OLDER than the newest one applied for their game (their timecode is
-  below ``games.latest_timecode``) are stale: recorded as processed, not applied. Ingestion only
+  below ``games.latest_timecode``) are stale and skipped (not even recorded). Ingestion only
   publishes snapshots in timecode order, so only replays and re-ingestions produce them;
 - every write is an upsert ``ON CONFLICT … DO UPDATE … WHERE <row differs>``, so a row whose content
   is unchanged is not rewritten (its ``xmin`` stays), and the same facts reached through a different
   sequence of snapshots give the same rows;
 - rows depend only on facts (natural keys, content), never on when they were applied, except
-  ``plays.updated_at``, ``processed_events.processed_at`` and ``game_status_history.first_timecode``.
+  ``plays.revised_timecode`` (after a revision), ``processed_events.processed_at`` and
+  ``game_status_history.first_timecode``.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class _Rows:
     credits: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
     subs: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
     play_shapes: dict[Any, tuple[list[int], list[int]]] = field(default_factory=dict)
+    play_versions: dict[Any, tuple[int, str | None]] = field(default_factory=dict)
     status: dict[int, dict[str, Any]] = field(default_factory=dict)
     history: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
     scores: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -230,6 +232,8 @@ class _Rows:
     def _on_PlayCompleted(self, pk: int, p: dict[str, Any], event_id: str) -> None:
         abi = p["at_bat_index"]
         self.plays[(pk, abi)] = as_row(_PLAY_COLS, {**p, "game_pk": pk, "content_hash": event_id})
+        seen = self.play_versions.get((pk, abi), (0, None))[0]
+        self.play_versions[(pk, abi)] = (seen + 1, p.get("timecode"))
         for rec in p.get("play_events") or []:
             self._pitch_row(pk, abi, p, rec)
         credit_counts: list[int] = []
@@ -303,8 +307,7 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
             tc = ev.payload.get("timecode")
             if tc and ev.game_pk in latest and tc < latest[ev.game_pk]:
                 # derived from a snapshot older than one already applied (a replay, a re-ingestion):
-                # never let old news overwrite newer rows; keep it as processed for the audit only
-                rows.processed.append((ev.event_id, ev.game_pk, ev.event_type, tc))
+                # old news never overwrites newer rows, and leaves no trace (a re-run changes no row)
                 continue
             rows.add(ev)
         if not rows.processed:
@@ -321,10 +324,23 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
             "INSERT INTO games (game_pk) VALUES (%s) ON CONFLICT DO NOTHING",
             [(pk,) for pk in rows.timecodes if pk not in rows.games],
         )
-        play_sql = _upsert_sql(
-            "plays", _PLAY_COLS, 2, extra_set=", revision = t.revision + 1, updated_at = now()"
-        ).replace("WHERE ROW(", "WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash AND ROW(", 1)
+        play_sql = _upsert_sql("plays", _PLAY_COLS, 2, extra_set=", revision = t.revision + 1").replace(
+            "WHERE ROW(", "WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash AND ROW(", 1
+        )
         await execute_many(cur, play_sql, _in_key_order(rows.plays))
+        # Every PlayCompleted applied to an existing play is a revision (same content = same id =
+        # skipped). The upsert counted one; versions superseded within this batch count too, so the
+        # revision does not depend on how events were batched.
+        await execute_many(
+            cur,
+            "UPDATE plays SET revision = revision + %s, revised_timecode = %s "
+            "WHERE game_pk = %s AND at_bat_index = %s AND revision + %s > 1 "
+            "AND (%s > 0 OR revised_timecode IS DISTINCT FROM %s)",
+            [
+                (n - 1, tc, pk, abi, n - 1, n - 1, tc)
+                for (pk, abi), (n, tc) in sorted(rows.play_versions.items())
+            ],
+        )
         await execute_many(cur, _upsert_sql("play_events", _PE_COLS, 3), _in_key_order(rows.play_events))
         await execute_many(cur, _upsert_sql("runners", _RUNNER_COLS, 3), _in_key_order(rows.runners))
         await execute_many(cur, _upsert_sql("fielding_credits", _CREDIT_COLS, 4), _in_key_order(rows.credits))

@@ -12,7 +12,9 @@ Tables (natural keys from the feed, so a rebuild from the same events gives the 
 - ``games``                   one row per gamePk: teams, venue, date, type, status, score.
 - ``game_status_history``     each distinct status of a game with the earliest timecode it was seen.
 - ``plays``                   one row per plate appearance (game_pk, at_bat_index); ``revision``
-                              counts content changes (challenges, scorer's changes).
+                              counts content changes (challenges, scorer's changes) and
+                              ``revised_timecode`` is the snapshot that brought the current one
+                              (NULL for revision 1, so rebuilds compare equal).
 - ``play_events``             pitches and other play events (game_pk, at_bat_index, event_index).
 - ``runners``                 runner movements (game_pk, at_bat_index, runner_index).
 - ``fielding_credits``        fielders' credits on a movement (…, runner_index, credit_index).
@@ -160,7 +162,7 @@ CREATE TABLE plays (
     extra              jsonb,
     content_hash       text NOT NULL,
     revision           integer NOT NULL DEFAULT 1,
-    updated_at         timestamptz NOT NULL DEFAULT now(),
+    revised_timecode   text,
     PRIMARY KEY (game_pk, at_bat_index)
 );
 CREATE INDEX plays_batter_idx ON plays (batter_id);
