@@ -22,6 +22,7 @@ from sts.bootstrap import Backends
 from sts.clock import Clock
 from sts.ports import TOPIC_GAME_EVENTS
 from sts.services.ingest import Ingestor, IngestResult, Snapshot
+from sts.services.leader import LeaderElection, run_while_leading
 from sts.services.scheduler import Scheduler, SchedulerConfig
 
 log = structlog.get_logger(__name__)
@@ -45,6 +46,8 @@ class Pipeline:
     config: SchedulerConfig
     stats: PipelineStats = field(default_factory=PipelineStats)
     on_result: Callable[[IngestResult], None] | None = None
+    # with a leader election, the scheduler runs only while this process leads (a standby processes)
+    leader: LeaderElection | None = None
 
     def __post_init__(self) -> None:
         b = self.backends
@@ -87,7 +90,12 @@ class Pipeline:
         proc_stop = asyncio.Event()
         proc_task = asyncio.create_task(self.processor.run(proc_stop), name="processor")
         try:
-            await self.scheduler.run(stop, until_done=until_done)
+            if self.leader is None:
+                await self.scheduler.run(stop, until_done=until_done)
+            else:
+                await run_while_leading(
+                    self.leader, stop, lambda term_stop: self.scheduler.run(term_stop, until_done=until_done)
+                )
             if until_done and not stop.is_set():
                 # every game is Final and ingested: wait until the processor has caught up
                 while not stop.is_set() and not proc_task.done():

@@ -192,6 +192,9 @@ class Scheduler:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+            for st in self.games.values():  # a later run (e.g. a new term as leader) follows them again
+                if st.task is not None and not st.done:
+                    st.task = None
 
 
 async def _first(*aws: Awaitable[Any]) -> None:
