@@ -120,6 +120,10 @@ async def open_backends(settings: Settings) -> Backends:
     store = make_store(settings)
     await store.ensure_buckets()
     bus, registry = make_bus(settings, database_url)
+    if settings.topic_prefix:  # a namespace of its own on a shared bus (STS_TOPIC_PREFIX)
+        from sts.adapters.prefixed_bus import PrefixedEventBus
+
+        bus = PrefixedEventBus(bus, settings.topic_prefix)
     await ensure_topics(bus, settings.partitions)
     codec = AvroCodec(registry)
     backends = Backends(settings, database_url, store, bus, registry, codec, embedded)

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=10.0, description="MLB API request timeout")
     http_retries: int = Field(default=4, description="retries on timeouts and 5xx")
     partitions: int = Field(default=6, description="partitions of the game-events topic")
+    topic_prefix: str = Field(default="", description="prefix of every topic and consumer group name")
 
     http_host: str = Field(default="127.0.0.1", description="health/metrics server address")
     http_port: int = Field(default=0, description="health/metrics server port (0 = any free port)")
