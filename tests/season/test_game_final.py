@@ -103,6 +103,13 @@ async def test_team_and_leaders_from_our_games(games_db: str) -> None:
         team = await team_season(conn, "Mariners", 2023)
         assert team is not None and team["games"] == 1 and team["source"] == "statsapi"
         assert team["batting"]["counting"]["r"] == 6
+        toronto = await team_season(conn, "Blue Jays", 2024)
+        assert toronto is not None and toronto["games"] == 2
+        for group, total_key in (("batting", "pa"), ("pitching", "bf")):
+            total = toronto[group]["counting"]
+            for kind, parts in toronto["splits"][group].items():
+                for stat, key in (("pa", total_key), ("hr", "hr"), ("so", "so"), ("bb", "bb")):
+                    assert sum(p["counting"][stat] for p in parts.values()) == total[key], (group, kind)
         board = await leaders(conn, "HR", 2024, limit=3)
         assert board["source"] == "statsapi" and board["leaders"][0]["rank"] == 1
         board = await leaders(conn, "OPS", 2024, limit=50)

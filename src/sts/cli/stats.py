@@ -104,6 +104,20 @@ def _kv_table(title: str, data: dict[str, Any], per_row: int = 10) -> Table:
     return table
 
 
+def _print_splits(splits: dict[str, Any] | None) -> None:
+    """Split tables (our own games only): PA and slash line per split; pitchers' are "against"."""
+    for group, kinds in (splits or {}).items():
+        table = Table(title=f"{group} splits (our games{'; against' if group == 'pitching' else ''})")
+        for col in ("split", "PA", "AVG", "OBP", "SLG", "OPS", "wOBA"):
+            table.add_column(col, justify="left" if col == "split" else "right")
+        for parts in kinds.values():
+            for name, s in parts.items():
+                r = s["rates"]
+                table.add_row(str(name), str(s["counting"]["pa"]),
+                              *(_fmt(r.get(k)) for k in ("AVG", "OBP", "SLG", "OPS", "wOBA")))  # fmt: skip
+        out.print(table)
+
+
 @stats_app.command("player")
 def player_command(
     who: Annotated[str, typer.Argument(help="MLBAM id, Lahman/BBRef/Retrosheet id, or (part of) a name")],
@@ -146,16 +160,7 @@ def player_command(
             out.print(_kv_table(f"{group} rates", line["rates"]))
     if not (result["batting"] or result["pitching"]):
         out.print("no season line in this source")
-    for group, kinds in (result.get("splits") or {}).items():
-        table = Table(title=f"{group} splits (our games)")
-        for col in ("split", "PA", "AVG", "OBP", "SLG", "OPS", "wOBA"):
-            table.add_column(col, justify="left" if col == "split" else "right")
-        for parts in kinds.values():
-            for name, s in parts.items():
-                r = s["rates"]
-                table.add_row(name, str(s["counting"]["pa"]), *(_fmt(r.get(k)) for k in
-                              ("AVG", "OBP", "SLG", "OPS", "wOBA")))  # fmt: skip
-        out.print(table)
+    _print_splits(result.get("splits"))
     career = result.get("career") or {}
     if career.get("seasons"):
         out.print(f"career ({result['source']}, {career['seasons'][0]}-{career['seasons'][-1]}):")
@@ -187,6 +192,7 @@ def team_command(
     for group in ("batting", "pitching"):
         out.print(_kv_table(group, result[group]["counting"]))
         out.print(_kv_table(f"{group} rates", result[group]["rates"]))
+    _print_splits(result.get("splits"))
 
 
 @stats_app.command("leaders")

@@ -193,15 +193,21 @@ async def player_season(
         out["splits"] = {}
         for role, group in (("batter", "batting"), ("pitcher", "pitching")):
             if out[group]:
-                splits = await pa_split_totals(conn, int(key), season, role)
-                out["splits"][group] = {
-                    kind: {k: {"counting": v, "rates": _clean({
-                        n: x for n, x in batting_rates(v, ctx.constants).items()
-                        if n in ("AVG", "OBP", "SLG", "OPS", "wOBA", "K%", "BB%")})} for k, v in d.items()}
-                    for kind, d in splits.items()
-                }  # fmt: skip
+                splits = await pa_split_totals(conn, season, person_id=int(key), role=role)
+                out["splits"][group] = _split_rates(splits, ctx)
     out["career"] = await _career(conn, src, key)
     return out
+
+
+def _split_rates(splits: Mapping[str, Mapping[str, Row]], ctx: Context) -> Row:
+    """Each split's counts with the rates that PA-level counts support."""
+    keep = ("AVG", "OBP", "SLG", "OPS", "wOBA", "K%", "BB%")
+
+    def rates(v: Row) -> dict[str, float | None]:
+        return _clean({n: x for n, x in batting_rates(v, ctx.constants).items() if n in keep})
+
+    return {kind: {k: {"counting": v, "rates": rates(v)} for k, v in d.items()}
+            for kind, d in splits.items()}  # fmt: skip
 
 
 async def _career(conn: psycopg.AsyncConnection[Any], source: str, key: str) -> Row:
@@ -247,10 +253,17 @@ async def team_season(
     info = ctx.teams.get(t["team"], {})
     lg = ctx.league_wrc_pa.get(t["league"])
     bat_rates = batting_rates(bat, ctx.constants, info.get("pf", 1.0), lg)
+    splits = None
+    if src == "statsapi" and t["team"].isdigit():
+        splits = {}
+        for group, role in (("batting", "batter"), ("pitching", "pitcher")):
+            found = await pa_split_totals(conn, season, team_id=int(t["team"]), role=role)
+            splits[group] = _split_rates(found, ctx)
     return {"team": t["team"], "name": t["team_name"], "league": t["league"], "season": season,
             "source": src, "games": t["games"], "w": t["w"], "l": t["l"], "park_factor": info.get("pf"),
             "batting": {"counting": bat, "rates": _clean(bat_rates)},
-            "pitching": {"counting": pit, "rates": _clean(pitching_rates(pit, ctx.constants))}}  # fmt: skip
+            "pitching": {"counting": pit, "rates": _clean(pitching_rates(pit, ctx.constants))},
+            "splits": splits}  # fmt: skip
 
 
 async def leaders(

@@ -202,12 +202,22 @@ async def _insert(
 
 
 async def pa_split_totals(
-    conn: psycopg.AsyncConnection[Any], person_id: int, season: int, role: str = "batter"
-) -> dict[str, dict[str, dict[str, int]]]:
-    """Splits of a player's season from ``derived_pa`` (regular season): for a batter by pitcher hand
-    ("vs LHP"/"vs RHP"), for a pitcher by batter hand ("vs LHB"/"vs RHB"); both by home/away, RISP and
-    month. Each split maps to its summed PA counts (:data:`PA_STATS`)."""
+    conn: psycopg.AsyncConnection[Any], season: int, *, person_id: int | None = None,
+    team_id: int | None = None, role: str = "batter",
+) -> dict[str, dict[str, dict[str, int]]]:  # fmt: skip
+    """Splits of a player's (``person_id``) or a team's (``team_id``) season from ``derived_pa``
+    (regular season): for batters by pitcher hand ("vs LHP"/"vs RHP"), for pitchers by batter hand
+    ("vs LHB"/"vs RHB"); both by home/away, RISP and month. Each split maps to its summed PA counts
+    (:data:`PA_STATS`). A team's batters/pitchers are found through ``derived_box_lines``."""
     who = "batter_id" if role == "batter" else "pitcher_id"
+    if person_id is not None:
+        where, arg = f"{who} = %s", person_id
+    elif team_id is not None:
+        where = (f"EXISTS (SELECT 1 FROM derived_box_lines d WHERE d.game_pk = p.game_pk"
+                 f" AND d.person_id = p.{who} AND d.team_id = %s)")  # fmt: skip
+        arg = team_id
+    else:
+        raise ValueError("pa_split_totals needs person_id or team_id")
     hand = "pitch_hand" if role == "batter" else "bat_side"
     vs = "P" if role == "batter" else "B"
     home = "batter_home" if role == "batter" else "NOT batter_home"
@@ -221,9 +231,9 @@ async def pa_split_totals(
     out: dict[str, dict[str, dict[str, int]]] = {}
     for name, expr in keys.items():
         cur = await conn.execute(
-            f"SELECT {expr} AS k, {sums} FROM derived_pa WHERE {who} = %s AND season = %s"
+            f"SELECT {expr} AS k, {sums} FROM derived_pa p WHERE {where} AND season = %s"
             f" AND game_type = 'R' GROUP BY 1 ORDER BY 1",
-            (person_id, season),
+            (arg, season),
         )
         cols = [d.name for d in cur.description or []]
         out[name] = {row[0]: dict(zip(cols[1:], row[1:], strict=True)) for row in await cur.fetchall()}
