@@ -104,10 +104,12 @@ def trace(
     diffs: list[Difference],
     lahman_players: Mapping[tuple[str, str], Mapping[str, int]],
     max_plays: int = 12,
+    max_traced: int = 40,
 ) -> list[PlayerTrace]:
-    """Players whose season value in a differing (team, column) is not Lahman's, with their plays."""
+    """Players whose season value in a differing (team, column) is not Lahman's, with their plays
+    (listed for the first ``max_traced`` players)."""
     ours = player_seasons(season)
-    out = []
+    out: list[PlayerTrace] = []
     for diff in diffs:
         players = {p for (t, p) in ours if t == diff.team} | {
             p for (t, p) in lahman_players if t == diff.team
@@ -116,7 +118,7 @@ def trace(
             mine = ours.get((diff.team, player), Counter())[diff.column]
             theirs = int(lahman_players.get((diff.team, player), {}).get(diff.column, 0))
             if mine != theirs:
-                plays = plays_for(season, diff.team, player, diff.column)
+                plays = plays_for(season, diff.team, player, diff.column) if len(out) < max_traced else []
                 out.append(PlayerTrace(diff.team, player, diff.column, mine, theirs, plays[:max_plays]))
     return out
 
@@ -125,16 +127,18 @@ def player_differences(
     season: SeasonImport,
     lahman_players: Mapping[tuple[str, str], Mapping[str, int]],
     max_plays: int = 12,
+    max_traced: int = 40,
 ) -> list[PlayerTrace]:
     """Every (team, player, column) whose derived season value is not Lahman's player-table value
-    (Batting, Pitching, Fielding), with the plays that count toward it."""
+    (Batting, Pitching, Fielding), with the plays that count toward it (for the first ``max_traced``
+    only: a partial season differs everywhere and listing plays is a scan of the season)."""
     ours = player_seasons(season)
-    out = []
+    out: list[PlayerTrace] = []
     for key in sorted(set(ours) | set(lahman_players)):
         mine, theirs = ours.get(key, Counter()), lahman_players.get(key, {})
         for column in sorted(set(mine) | set(theirs)):
             a, b = mine.get(column, 0), int(theirs.get(column, 0))
             if a != b:
-                plays = plays_for(season, key[0], key[1], column)
+                plays = plays_for(season, key[0], key[1], column) if len(out) < max_traced else []
                 out.append(PlayerTrace(key[0], key[1], column, a, b, plays[:max_plays]))
     return out
