@@ -11,6 +11,7 @@ import pytest
 
 from sts.services.season_queries import leaders, player_season, resolve_player, team_season
 from sts.services.season_stats import on_game_final
+from sts.stats.lahman import crosswalk, read_register, store_crosswalk
 from sts.stats.season import PA_STATS
 
 #: the three fielding.gamesStarted values the play-by-play cannot show (sts.stats.compare DECISIONS)
@@ -125,3 +126,16 @@ async def test_refuses_a_live_feed(migrated_pg_url: str, shared_data: Path) -> N
             await on_game_final(conn, live)
         cur = await conn.execute("SELECT count(*) FROM derived_box_lines")
         assert await cur.fetchone() == (0,)
+
+
+async def test_crosswalk_completes_players_first_seen_in_a_feed(games_db: str, shared_data: Path) -> None:
+    """A player stored from a game feed is unmatched (MLBAM id only) until the register names him."""
+    register = read_register(shared_data / "register/chadwick_register_mlb_2015plus_subset.csv")
+    async with await psycopg.AsyncConnection.connect(games_db) as conn:
+        query = "SELECT unmatched, retro, bbref, full_name FROM player_ids WHERE mlbam = 666182"
+        cur = await conn.execute(query)
+        assert await cur.fetchone() == (True, None, None, "Bo Bichette")
+        await store_crosswalk(conn, crosswalk(register, []))
+        cur = await conn.execute(query)
+        assert await cur.fetchone() == (False, "bichb001", "bichebo01", "Bo Bichette")
+        await conn.rollback()

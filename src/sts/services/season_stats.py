@@ -105,7 +105,9 @@ async def on_game_final(conn: psycopg.AsyncConnection[Any], feed: Feed) -> GameR
                 (pk, report.matched, report.total, Jsonb([asdict(m) for m in report.mismatches])),
             )
             await cur.executemany(
-                "INSERT INTO player_ids (mlbam, full_name, source) VALUES (%s, %s, 'statsapi')"
+                # unmatched until a crosswalk import finds him in the Chadwick register
+                "INSERT INTO player_ids (mlbam, full_name, source, unmatched)"
+                " VALUES (%s, %s, 'statsapi', true)"
                 " ON CONFLICT (mlbam) DO UPDATE SET full_name = COALESCE(player_ids.full_name,"
                 " EXCLUDED.full_name)",
                 [(pid, names.get(pid)) for pid in people],

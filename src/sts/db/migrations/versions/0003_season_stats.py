@@ -11,8 +11,9 @@ Tables (written by :mod:`sts.services.season_stats` and :mod:`sts.stats.lahman`)
 - ``park_factors``       FanGraphs park factors per season and team (FanGraphs' team nickname), versioned
                          the same way (``park_factors_latest``).
 - ``player_ids``         the crosswalk MLBAM / Retrosheet / Lahman / Baseball-Reference / FanGraphs;
-                         ``source`` says where a row came from and ``unmatched`` flags a Lahman player
-                         the Chadwick extract does not know (he keeps his Lahman id, no MLBAM id).
+                         ``source`` says where a row came from and ``unmatched`` flags a player the
+                         Chadwick extract does not know: a Lahman player keeps his Lahman id (no MLBAM
+                         id), a player first seen in a game feed keeps his MLBAM id (no Lahman id).
 - ``season_batting``, ``season_pitching``, ``season_fielding``
                          one row per player, season, team and stint (Lahman) from ``source``
                          'lahman' | 'statsapi' | 'retrosheet'. ``player_key`` is the source's own id
