@@ -157,8 +157,12 @@ async def resolve_player(conn: psycopg.AsyncConnection[Any], query: str) -> list
     )  # fmt: skip
 
 
+#: the crosswalk column holding each source's ``player_key``
+KEY_COLUMN = {"lahman": "lahman", "retrosheet": "retro", "statsapi": "mlbam"}
+
+
 def _key(person: Row, source: str) -> str | None:
-    value = person.get("lahman") if source == "lahman" else person.get("mlbam")
+    value = person.get(KEY_COLUMN.get(source, "mlbam"))
     return None if value is None else str(value)
 
 
@@ -294,7 +298,7 @@ async def leaders(
                             "qualified": s["qualified"]})  # fmt: skip
     entries.sort(key=lambda e: (e["value"] if spec.ascending else -e["value"], e["player_key"]))
     entries = entries[:limit]
-    col = "lahman" if src == "lahman" else "mlbam"
+    col = KEY_COLUMN.get(src, "mlbam")
     keys = [e["player_key"] for e in entries]
     names = {str(r[col]): r["full_name"] for r in await _rows(
         conn, f"SELECT {col}, full_name FROM player_ids WHERE {col}::text = ANY(%s)", (keys,))}  # fmt: skip
