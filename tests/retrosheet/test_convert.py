@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 from sts.retrosheet.convert import convert_game
 from sts.retrosheet.crosswalk import Crosswalk, decode_surrogate, surrogate
@@ -88,3 +89,30 @@ def test_empty_crosswalk_keeps_every_player(games_2020: list[Game]) -> None:
     converted = convert_game(game(games_2020, "NYA202008051"), xw)
     assert all(pid < 0 for pid in converted.players)
     assert len(xw.unmapped()) == len(converted.players) == 31
+
+
+def test_home_team_batting_first(games_2020: list[Game], crosswalk: Crosswalk) -> None:
+    """``info,htbf,true`` (no 2020 game has it): the same game told with the teams' roles swapped and
+    the home team batting first gives the same box, the team batting first being the feed's ``away``."""
+    g = game(games_2020, "NYA202008051")
+    swapped = Game(g.game_id, {**g.info, "visteam": g.home, "hometeam": g.visitor, "htbf": "true"})
+    swapped.starts = [replace(s, team=1 - s.team) for s in g.starts]
+    swapped.body = [
+        replace(
+            r,
+            play=replace(r.play, team=1 - r.play.team) if r.play else None,
+            sub=replace(r.sub, team=1 - r.sub.team) if r.sub else None,
+        )
+        for r in g.body
+    ]
+    swapped.earned_runs = g.earned_runs
+    a, b = convert_game(g, crosswalk), convert_game(swapped, crosswalk)
+    assert b.feed["gameData"]["teams"]["away"]["id"] == "PHI" and b.score == a.score == {
+        "away": 11,
+        "home": 7,
+    }
+    box_a, box_b = derive_box(a.feed), derive_box(b.feed)
+    for side in ("away", "home"):
+        for pid, player in box_a.teams[side].players.items():
+            assert box_b.teams[side].players[pid].batting == player.batting
+            assert box_b.teams[side].players[pid].pitching == player.pitching

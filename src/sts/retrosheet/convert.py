@@ -3,7 +3,8 @@
 Pure: a parsed :class:`~sts.retrosheet.events.Game` and a :class:`~sts.retrosheet.crosswalk.Crosswalk`
 in, a feed dict out. One GUMBO play per Retrosheet ``play`` record that is not ``NP``:
 
-- ``about``: atBatIndex (record order), inning, halfInning (visitor = top; no 2020 game has ``htbf``);
+- ``about``: atBatIndex (record order), inning, halfInning (the team batting first is the feed's
+  ``away`` side, as the engine expects: the visitor, or the home team when ``info,htbf,true``);
 - ``result``: eventType from the play field, the raw field as ``description``, rbi, running score;
 - ``matchup``: batter, the pitcher charged with him (OBR 9.16(h): a reliever entering with a 2-0, 2-1,
   3-0, 3-1 or 3-2 count who walks the batter does not get him), ``postOn*`` bases after the play;
@@ -64,6 +65,7 @@ class _State:
     pa_pitches: str = ""
     relieved: tuple[str, tuple[int, int]] | None = None  # pitcher replaced mid-PA, count then
     count: str = ""  # balls/strikes of the last play record
+    first: int = 0  # the team (0 visitor, 1 home) that bats in the top halves
     two_strike_batter: str | None = None
     score: list[int] = field(default_factory=lambda: [0, 0])
     plays: list[dict[str, Any]] = field(default_factory=list)
@@ -235,8 +237,8 @@ class _State:
                     "atBatIndex": len(self.plays),
                     "inning": rec.inning,
                     "isComplete": True,
-                    "halfInning": "top" if rec.team == 0 else "bottom",
-                    "isTopInning": rec.team == 0,
+                    "halfInning": "top" if rec.team == self.first else "bottom",
+                    "isTopInning": rec.team == self.first,
                 },
                 "result": {
                     "type": "atBat",
@@ -244,8 +246,8 @@ class _State:
                     "event": event.basic,
                     "description": rec.event,
                     "rbi": sum(1 for r in runners if r["details"]["rbi"]),
-                    "awayScore": self.score[0],
-                    "homeScore": self.score[1],
+                    "awayScore": self.score[self.first],
+                    "homeScore": self.score[1 - self.first],
                 },
                 "matchup": {"batter": self.ref(batter), "pitcher": self.ref(pitcher), **post},
                 "playEvents": events,
@@ -374,6 +376,9 @@ class _State:
 def convert_game(game: Game, crosswalk: Crosswalk) -> Converted:
     """The GUMBO-shaped feed of ``game``; ids through ``crosswalk`` (unmapped ones are recorded there)."""
     st = _State(game, crosswalk)
+    st.first = 1 if game.info.get("htbf") == "true" else 0
+    codes = (game.visitor, game.home)
+    teams = {"away": codes[st.first], "home": codes[1 - st.first]}
     for s in game.starts:
         st.start(s)
     for rec in game.body:
@@ -396,10 +401,7 @@ def convert_game(game: Game, crosswalk: Crosswalk) -> Converted:
         "gameData": {
             "game": {"id": game.game_id, "doubleHeader": "Y" if game.info.get("number") != "0" else "N"},
             "datetime": {"officialDate": game.info.get("date", "").replace("/", "-")},
-            "teams": {
-                "away": {"abbreviation": game.visitor, "id": game.visitor},
-                "home": {"abbreviation": game.home, "id": game.home},
-            },
+            "teams": {side: {"abbreviation": code, "id": code} for side, code in teams.items()},
             "players": {
                 f"ID{crosswalk.person(p)}": {"id": crosswalk.person(p), "fullName": n}
                 for p, n in names.items()
@@ -411,4 +413,5 @@ def convert_game(game: Game, crosswalk: Crosswalk) -> Converted:
             "linescore": {"scheduledInnings": int(game.info.get("innings") or 9)},
         },
     }
-    return Converted(feed, game.game_id, {"away": st.score[0], "home": st.score[1]}, players, st.anomalies)
+    score = {"away": st.score[st.first], "home": st.score[1 - st.first]}
+    return Converted(feed, game.game_id, score, players, st.anomalies)

@@ -24,7 +24,9 @@ class GameImport:
 
     @property
     def teams(self) -> dict[str, str]:
-        return {"away": self.game.visitor, "home": self.game.home}
+        """``away``/``home`` as the feed and the box use them: ``away`` bats first (``htbf`` swaps)."""
+        teams = self.converted.feed["gameData"]["teams"]
+        return {side: str(teams[side]["id"]) for side in ("away", "home")}
 
 
 @dataclass(frozen=True)
