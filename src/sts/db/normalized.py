@@ -25,105 +25,22 @@ from typing import Any
 
 import psycopg
 
+from sts.db.normalized_columns import (
+    BOX_COLS,
+    BOX_MAIN,
+    CREDIT_COLS,
+    GAME_INFO_COLS,
+    INNING_COLS,
+    PE_COLS,
+    PERSON_COLS,
+    PLAY_COLS,
+    RUNNER_COLS,
+    SUB_COLS,
+    TEAM_BOX_COLS,
+    TEAM_COLS,
+    VENUE_COLS,
+)
 from sts.events.model import GameEvent
-
-# --------------------------------------------------------------------------- table shapes
-# (column, SQL cast or "") in insert order; the first ``len(key)`` columns are the key.
-
-TS, JSON, DATE = "timestamptz", "jsonb", "date"
-
-_PE_COLS: list[tuple[str, str]] = [
-    ("game_pk", ""), ("at_bat_index", ""), ("event_index", ""), ("inning", ""), ("half_inning", ""),
-    ("type", ""), ("is_pitch", ""), ("is_substitution", ""), ("play_id", ""), ("pitch_number", ""),
-    ("start_time", TS), ("end_time", TS), ("player_id", ""), ("event", ""), ("event_type", ""),
-    ("description", ""), ("code", ""), ("call_code", ""), ("call_description", ""),
-    ("pitch_type_code", ""), ("pitch_type_description", ""), ("is_in_play", ""), ("is_strike", ""),
-    ("is_ball", ""), ("is_out", ""), ("has_review", ""), ("balls", ""), ("strikes", ""), ("outs", ""),
-    *((c, "") for c in (
-        "start_speed", "end_speed", "strike_zone_top", "strike_zone_bottom", "zone", "type_confidence",
-        "plate_time", "extension", "px", "pz", "pfx_x", "pfx_z", "x", "y", "x0", "y0", "z0", "vx0",
-        "vy0", "vz0", "ax", "ay", "az", "break_angle", "break_length", "break_y", "break_vertical",
-        "break_vertical_induced", "break_horizontal", "spin_rate", "spin_direction", "launch_speed",
-        "launch_angle", "total_distance", "trajectory", "hardness", "location", "hit_coord_x",
-        "hit_coord_y",
-    )),
-    ("extra", JSON),
-]  # fmt: skip
-_PLAY_COLS: list[tuple[str, str]] = [
-    ("game_pk", ""), ("at_bat_index", ""), ("inning", ""), ("half_inning", ""), ("is_top_inning", ""),
-    ("start_time", TS), ("end_time", TS),
-    *((c, "") for c in (
-        "is_complete", "is_scoring_play", "has_review", "has_out", "captivating_index", "result_type",
-        "event", "event_type", "description", "rbi", "away_score", "home_score", "is_out", "balls",
-        "strikes", "outs", "batter_id", "bat_side", "pitcher_id", "pitch_hand", "batter_split",
-        "pitcher_split", "men_on_base", "post_on_first_id", "post_on_second_id", "post_on_third_id",
-    )),
-    ("review_details", JSON), ("extra", JSON), ("content_hash", ""),
-]  # fmt: skip
-_RUNNER_COLS = [
-    (c, JSON if c == "extra" else "")
-    for c in (
-        "game_pk", "at_bat_index", "runner_index", "runner_id", "origin_base", "start_base", "end_base",
-        "out_base", "is_out", "out_number", "event", "event_type", "movement_reason",
-        "responsible_pitcher_id", "is_scoring_event", "rbi", "earned", "team_unearned", "play_index",
-        "extra",
-    )
-]  # fmt: skip
-_CREDIT_COLS = [
-    (c, "")
-    for c in (
-        "game_pk", "at_bat_index", "runner_index", "credit_index", "player_id", "position_code",
-        "position_abbreviation", "credit",
-    )
-]  # fmt: skip
-_SUB_COLS = [
-    ("game_pk", ""), ("at_bat_index", ""), ("event_index", ""), ("inning", ""), ("half_inning", ""),
-    ("substitution_type", ""), ("event", ""), ("description", ""), ("team_id", ""), ("player_id", ""),
-    ("replaced_player_id", ""), ("position_code", ""), ("position_abbreviation", ""),
-    ("batting_order", ""), ("base", ""), ("start_time", TS), ("extra", JSON),
-]  # fmt: skip
-_SOURCE = [("source_date", DATE), ("source_game_pk", "")]
-_VENUE_COLS = [(c, JSON if c == "extra" else "") for c in (
-    "venue_id", "name", "city", "state", "country", "timezone", "extra")] + _SOURCE  # fmt: skip
-_TEAM_COLS = [(c, JSON if c == "extra" else "") for c in (
-    "team_id", "name", "abbreviation", "team_name", "location_name", "short_name", "league_id",
-    "league_name", "division_id", "division_name", "venue_id", "extra")] + _SOURCE  # fmt: skip
-_PERSON_COLS = [(c, JSON if c == "extra" else DATE if c == "birth_date" else "") for c in (
-    "person_id", "full_name", "first_name", "last_name", "boxscore_name", "primary_number",
-    "birth_date", "bats", "throws", "primary_position", "extra")] + _SOURCE  # fmt: skip
-_GAME_INFO_COLS = [
-    ("game_pk", ""), ("season", ""), ("game_type", ""), ("official_date", DATE), ("game_datetime", TS),
-    ("double_header", ""), ("game_number", ""), ("day_night", ""), ("scheduled_innings", ""),
-    ("gameday_id", ""), ("away_team_id", ""), ("home_team_id", ""), ("venue_id", ""),
-    ("info_extra", JSON),
-]  # fmt: skip
-_INNING_COLS = [(c, "") for c in (
-    "game_pk", "inning", "away_runs", "away_hits", "away_errors", "away_left_on_base", "home_runs",
-    "home_hits", "home_errors", "home_left_on_base")]  # fmt: skip
-_TEAM_BOX_COLS = [(c, JSON if c in ("batting", "pitching", "fielding") else "") for c in (
-    "game_pk", "side", "team_id", "runs", "hits", "errors", "left_on_base", "batting", "pitching",
-    "fielding")]  # fmt: skip
-# box line column → (stats group, stat name)
-BOX_MAIN: dict[str, tuple[str, str]] = {
-    "at_bats": ("batting", "atBats"), "runs": ("batting", "runs"), "hits": ("batting", "hits"),
-    "doubles": ("batting", "doubles"), "triples": ("batting", "triples"),
-    "home_runs": ("batting", "homeRuns"), "rbi": ("batting", "rbi"),
-    "base_on_balls": ("batting", "baseOnBalls"), "strike_outs": ("batting", "strikeOuts"),
-    "stolen_bases": ("batting", "stolenBases"), "plate_appearances": ("batting", "plateAppearances"),
-    "pitching_outs": ("pitching", "outs"), "innings_pitched": ("pitching", "inningsPitched"),
-    "batters_faced": ("pitching", "battersFaced"), "pitches_thrown": ("pitching", "numberOfPitches"),
-    "hits_allowed": ("pitching", "hits"), "runs_allowed": ("pitching", "runs"),
-    "earned_runs": ("pitching", "earnedRuns"), "walks_allowed": ("pitching", "baseOnBalls"),
-    "strikeouts_pitched": ("pitching", "strikeOuts"), "home_runs_allowed": ("pitching", "homeRuns"),
-    "put_outs": ("fielding", "putOuts"), "assists": ("fielding", "assists"),
-    "errors": ("fielding", "errors"),
-}  # fmt: skip
-_BOX_COLS = [
-    ("game_pk", ""), ("person_id", ""), ("side", ""), ("team_id", ""), ("jersey_number", ""),
-    ("position", ""), ("batting_order", ""), ("is_substitute", ""),
-    *((c, "") for c in BOX_MAIN),
-    ("batting", JSON), ("pitching", JSON), ("fielding", JSON), ("extra", JSON),
-]  # fmt: skip
 
 
 def _upsert_sql(
@@ -205,12 +122,12 @@ class _Rows:
         venue, away, home = p.get("venue"), p.get("away_team"), p.get("home_team")
         source = {"source_date": p.get("official_date"), "source_game_pk": pk}
         if venue:
-            self._keep_newest(self.venues, venue["venue_id"], as_row(_VENUE_COLS, {**venue, **source}))
+            self._keep_newest(self.venues, venue["venue_id"], as_row(VENUE_COLS, {**venue, **source}))
         for team in (away, home):
             if team:
-                self._keep_newest(self.teams, team["team_id"], as_row(_TEAM_COLS, {**team, **source}))
+                self._keep_newest(self.teams, team["team_id"], as_row(TEAM_COLS, {**team, **source}))
         for person in p.get("players") or []:
-            self._keep_newest(self.people, person["person_id"], as_row(_PERSON_COLS, {**person, **source}))
+            self._keep_newest(self.people, person["person_id"], as_row(PERSON_COLS, {**person, **source}))
         rec = {
             **p,
             "game_pk": pk,
@@ -219,19 +136,19 @@ class _Rows:
             "venue_id": venue and venue["venue_id"],
             "info_extra": p.get("extra"),
         }
-        self.games[pk] = as_row(_GAME_INFO_COLS, rec)
+        self.games[pk] = as_row(GAME_INFO_COLS, rec)
 
     def _pitch_row(self, pk: int, abi: int, pos: dict[str, Any], rec: dict[str, Any]) -> None:
         row = {**rec, "game_pk": pk, "at_bat_index": abi, "inning": pos.get("inning")}
         row["half_inning"] = pos.get("half_inning")
-        self.play_events[(pk, abi, rec["event_index"])] = as_row(_PE_COLS, row)
+        self.play_events[(pk, abi, rec["event_index"])] = as_row(PE_COLS, row)
 
     def _on_Pitch(self, pk: int, p: dict[str, Any], _id: str) -> None:
         self._pitch_row(pk, p["at_bat_index"], p, p)
 
     def _on_PlayCompleted(self, pk: int, p: dict[str, Any], event_id: str) -> None:
         abi = p["at_bat_index"]
-        self.plays[(pk, abi)] = as_row(_PLAY_COLS, {**p, "game_pk": pk, "content_hash": event_id})
+        self.plays[(pk, abi)] = as_row(PLAY_COLS, {**p, "game_pk": pk, "content_hash": event_id})
         seen = self.play_versions.get((pk, abi), (0, None))[0]
         self.play_versions[(pk, abi)] = (seen + 1, p.get("timecode"))
         for rec in p.get("play_events") or []:
@@ -239,18 +156,18 @@ class _Rows:
         credit_counts: list[int] = []
         for r in p.get("runners") or []:
             ri = r["runner_index"]
-            self.runners[(pk, abi, ri)] = as_row(_RUNNER_COLS, {**r, "game_pk": pk, "at_bat_index": abi})
+            self.runners[(pk, abi, ri)] = as_row(RUNNER_COLS, {**r, "game_pk": pk, "at_bat_index": abi})
             credits = r.get("credits") or []
             for ci, c in enumerate(credits):
                 row = {**c, "game_pk": pk, "at_bat_index": abi, "runner_index": ri, "credit_index": ci}
-                self.credits[(pk, abi, ri, ci)] = as_row(_CREDIT_COLS, row)
+                self.credits[(pk, abi, ri, ci)] = as_row(CREDIT_COLS, row)
             credit_counts.extend([0] * (ri + 1 - len(credit_counts)))
             credit_counts[ri] = len(credits)
         indexes = [e["event_index"] for e in p.get("play_events") or []]
         self.play_shapes[(pk, abi)] = (indexes, credit_counts)
 
     def _on_Substitution(self, pk: int, p: dict[str, Any], _id: str) -> None:
-        self.subs[(pk, p["at_bat_index"], p["event_index"])] = as_row(_SUB_COLS, {**p, "game_pk": pk})
+        self.subs[(pk, p["at_bat_index"], p["event_index"])] = as_row(SUB_COLS, {**p, "game_pk": pk})
 
     def _on_ScoreChanged(self, pk: int, p: dict[str, Any], _id: str) -> None:
         best = self.scores.get(pk)
@@ -313,18 +230,18 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
         if not rows.processed:
             return 0
         for table, cols, ref in (
-            ("venues", _VENUE_COLS, rows.venues),
-            ("teams", _TEAM_COLS, rows.teams),
-            ("people", _PERSON_COLS, rows.people),
+            ("venues", VENUE_COLS, rows.venues),
+            ("teams", TEAM_COLS, rows.teams),
+            ("people", PERSON_COLS, rows.people),
         ):
             await execute_many(cur, _upsert_sql(table, cols, 1, extra_where=_NEWER), _in_key_order(ref))
-        await execute_many(cur, _upsert_sql("games", _GAME_INFO_COLS, 1), _in_key_order(rows.games))
+        await execute_many(cur, _upsert_sql("games", GAME_INFO_COLS, 1), _in_key_order(rows.games))
         await execute_many(
             cur,
             "INSERT INTO games (game_pk) VALUES (%s) ON CONFLICT DO NOTHING",
             [(pk,) for pk in rows.timecodes if pk not in rows.games],
         )
-        play_sql = _upsert_sql("plays", _PLAY_COLS, 2, extra_set=", revision = t.revision + 1").replace(
+        play_sql = _upsert_sql("plays", PLAY_COLS, 2, extra_set=", revision = t.revision + 1").replace(
             "WHERE ROW(", "WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash AND ROW(", 1
         )
         await execute_many(cur, play_sql, _in_key_order(rows.plays))
@@ -341,9 +258,9 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
                 for (pk, abi), (n, tc) in sorted(rows.play_versions.items())
             ],
         )
-        await execute_many(cur, _upsert_sql("play_events", _PE_COLS, 3), _in_key_order(rows.play_events))
-        await execute_many(cur, _upsert_sql("runners", _RUNNER_COLS, 3), _in_key_order(rows.runners))
-        await execute_many(cur, _upsert_sql("fielding_credits", _CREDIT_COLS, 4), _in_key_order(rows.credits))
+        await execute_many(cur, _upsert_sql("play_events", PE_COLS, 3), _in_key_order(rows.play_events))
+        await execute_many(cur, _upsert_sql("runners", RUNNER_COLS, 3), _in_key_order(rows.runners))
+        await execute_many(cur, _upsert_sql("fielding_credits", CREDIT_COLS, 4), _in_key_order(rows.credits))
         shapes = [(pk, abi, ev, len(cc), cc) for (pk, abi), (ev, cc) in rows.play_shapes.items()]
         # a completed play states its whole content: drop children a revision no longer has
         await execute_many(
@@ -363,7 +280,7 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
             " AND credit_index >= coalesce((%s::int[])[runner_index + 1], 0)",
             [(s[0], s[1], s[4]) for s in shapes],
         )
-        await execute_many(cur, _upsert_sql("substitutions", _SUB_COLS, 3), _in_key_order(rows.subs))
+        await execute_many(cur, _upsert_sql("substitutions", SUB_COLS, 3), _in_key_order(rows.subs))
         await execute_many(
             cur,
             "INSERT INTO game_status_history AS h VALUES (%s, %s, %s, %s, %s, %s) "
@@ -416,11 +333,9 @@ def box_row(pk: int, line: dict[str, Any]) -> tuple[Any, ...]:
         rec[col] = value if col == "innings_pitched" or isinstance(value, int) else None
     for group in ("batting", "pitching", "fielding"):
         rec[group] = to_json(line.get(group) or {})
-    return as_row(_BOX_COLS, rec)
+    return as_row(BOX_COLS, rec)
 
 
-BOX_UPSERT = _upsert_sql("box_lines", _BOX_COLS, 2)
-TEAM_BOX_UPSERT = _upsert_sql("team_box_lines", _TEAM_BOX_COLS, 2)
-INNING_UPSERT = _upsert_sql("linescore_innings", _INNING_COLS, 2)
-TEAM_BOX_COLS = _TEAM_BOX_COLS
-INNING_COLS = _INNING_COLS
+BOX_UPSERT = _upsert_sql("box_lines", BOX_COLS, 2)
+TEAM_BOX_UPSERT = _upsert_sql("team_box_lines", TEAM_BOX_COLS, 2)
+INNING_UPSERT = _upsert_sql("linescore_innings", INNING_COLS, 2)

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from sts.db import normalized as N
+from sts.db import normalized_columns as C
 
 
 async def write_finals(cur: psycopg.AsyncCursor[Any], finals: dict[int, dict[str, Any]]) -> None:
@@ -29,13 +30,13 @@ async def write_finals(cur: psycopg.AsyncCursor[Any], finals: dict[int, dict[str
         values = (p.get("away_score"), p.get("home_score"), p.get("innings_played"), p.get("extra"))
         games.append((*values, pk, *values))
         for inn in p.get("innings") or []:
-            innings.append(N.as_row(N.INNING_COLS, {**inn, "game_pk": pk, "inning": inn["num"]}))
+            innings.append(N.as_row(C.INNING_COLS, {**inn, "game_pk": pk, "inning": inn["num"]}))
         drop_innings.append((pk, [inn["num"] for inn in p.get("innings") or []]))
         for t in p.get("team_lines") or []:
             rec = {**t, "game_pk": pk}
             for group in ("batting", "pitching", "fielding"):
                 rec[group] = N.to_json(t.get(group) or {})
-            teams.append(N.as_row(N.TEAM_BOX_COLS, rec))
+            teams.append(N.as_row(C.TEAM_BOX_COLS, rec))
         lines = p.get("box_lines") or []
         boxes.extend(N.box_row(pk, line) for line in lines)
         drop_boxes.append((pk, [line["person_id"] for line in lines]))
