@@ -374,3 +374,22 @@ async def test_pg_group_churn_loses_nothing(pg_bus: PostgresEventBus) -> None:
     await asyncio.gather(produce(), member(1.0), later(0.3, 1.5), later(0.6, 4.0), member(0.5))
     assert set(handled) == {f"{k}:{i}".encode() for k in range(10) for i in range(30)}
     assert await pg_bus.lag("g.churn", "t.churn") == dict.fromkeys(range(6), 0)
+
+
+async def test_pg_wake_up_comes_from_notify_not_from_polling(migrated_pg_url: str) -> None:
+    """With a 10 s re-check interval, only LISTEN/NOTIFY can wake the poll this fast."""
+    async with (
+        PostgresEventBus(migrated_pg_url, heartbeat_interval=10, session_timeout=30) as consumer_side,
+        PostgresEventBus(migrated_pg_url) as producer_side,
+    ):
+        sub = await consumer_side.subscribe("g.notify", ["t.notify"])
+        assert await sub.poll(timeout=0.2) == []
+        latencies = []
+        for i in range(5):
+            waiting = asyncio.create_task(sub.poll(timeout=15))
+            await asyncio.sleep(0.1)
+            await producer_side.publish([msg("t.notify", "745001", i)])
+            published = time.monotonic()
+            assert len(await waiting) == 1
+            latencies.append(time.monotonic() - published)
+    assert max(latencies) < 0.5, latencies
