@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sts.retrosheet.crosscheck import Crosscheck, crosscheck, play_differences
+from sts.retrosheet.crosscheck import Crosscheck, crosscheck, play_differences, remap
 from sts.retrosheet.crosswalk import Crosswalk, surrogate
 from sts.retrosheet.events import Game
 from sts.retrosheet.season_import import GameImport, import_game
@@ -109,3 +109,20 @@ def test_plays_described_differently(feed: dict[str, Any], imported: GameImport,
     assert [(p.feed.split(":")[0], p.retrosheet) for p in outs] == [
         ("double_play/line_drive", "double_play/popup: 6/P6D/DP.1X1(63)")
     ]
+
+
+def test_against_mlbs_official_box(feed: dict[str, Any], imported: GameImport, check: Crosscheck) -> None:
+    """The Retrosheet box against ``liveData.boxscore``/``linescore`` themselves (as ``sts verify
+    boxscore`` compares a feed): the same eight fly/line/pop-out values, nothing else."""
+    report = compare_box(feed, remap(imported.box, check.pairs))
+    assert (report.matched, report.total) == (1557, 1565)
+    assert {(m.name, m.stat) for m in report.mismatches} == {
+        ("Zack Wheeler", "popOuts"),
+        ("Zack Wheeler", "lineOuts"),
+        ("Brett Gardner", "popOuts"),
+        ("Brett Gardner", "lineOuts"),
+        ("away", "popOuts"),
+        ("away", "lineOuts"),
+        ("home", "popOuts"),
+        ("home", "lineOuts"),
+    }

@@ -27,7 +27,8 @@ def test_box_compared_with_the_feed(shared_data: Path) -> None:
     ]
     text = runner.invoke(app, args)
     assert text.exit_code == 1, text.output  # the one batted-ball call differs
-    assert "feed comparison: 618/626 values match" in text.output
+    assert "from the feed's plays: 618/626 values match" in text.output
+    assert "official box (liveData.boxscore/linescore of the feed): 1557/1565 values match" in text.output
     assert "earned runs vs data,er: 8/8 pitchers match" in text.output
     assert "Brett Gardner            batting.popOuts: feed=0 retrosheet=1" in text.output
     report = json.loads(runner.invoke(app, [*args, "--json"]).output)

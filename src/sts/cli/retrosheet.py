@@ -19,12 +19,12 @@ import typer
 
 from sts.cli import app
 from sts.retrosheet import files
-from sts.retrosheet.crosscheck import crosscheck, play_differences
+from sts.retrosheet.crosscheck import crosscheck, play_differences, remap
 from sts.retrosheet.crosswalk import Crosswalk
 from sts.retrosheet.season import COLUMNS, compare_with_lahman
 from sts.retrosheet.season_import import GameImport, earned_run_checks, import_game, import_season
 from sts.retrosheet.trace import player_differences, trace
-from sts.stats import derive_box, format_outs
+from sts.stats import compare_box, derive_box, format_outs
 from sts.stats.feed import unwrap
 
 retro_app = typer.Typer(
@@ -151,6 +151,8 @@ def box(
             raise typer.Exit(2)
         check = crosscheck(document, derive_box(document), imports[0].box, _names(imports[0]))
         plays = play_differences(document, imports[0].converted.feed, check.pairs)
+        official = compare_box(document, remap(imports[0].box, check.pairs))
+        report["official_box_comparison"] = official.to_dict()
         report["feed_comparison"] = {
             "plays_described_differently": [p.__dict__ for p in plays],
             "matched": check.matched,
@@ -159,7 +161,7 @@ def box(
             "paired_by_name": {str(k): v for k, v in check.by_name.items()},
             "unpaired": check.unpaired,
         }
-        code = 0 if check.ok else 1
+        code = 0 if check.ok and official.ok else 1
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         raise typer.Exit(code)
@@ -172,7 +174,14 @@ def box(
         typer.echo("  " + ", ".join(missing))
     comparison = report.get("feed_comparison")
     if comparison:
-        typer.echo(f"\nfeed comparison: {comparison['matched']}/{comparison['total']} values match")
+        typer.echo(
+            f"\nRetrosheet box vs MLB's official box (liveData.boxscore/linescore of the feed):"
+            f" {official.matched}/{official.total} values match"
+        )
+        typer.echo(
+            f"Retrosheet box vs the box derived from the feed's plays:"
+            f" {comparison['matched']}/{comparison['total']} values match"
+        )
         for d in check.diffs:
             typer.echo(
                 f"  {d.side:<5} {d.name:<24} {d.group}.{d.stat}: feed={d.feed} retrosheet={d.retrosheet}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sts.stats import GameBox
@@ -166,4 +166,19 @@ def play_differences(feed: Feed, retro_feed: Feed, pairs: Mapping[int, int]) -> 
         out.append(
             PlayDiff(0, "", "", -1, f"{len(mine)} plate appearances", f"{len(theirs)} plate appearances")
         )
+    return out
+
+
+def remap(box: GameBox, pairs: Mapping[int, int]) -> GameBox:
+    """``box`` with its players re-keyed by ``pairs`` (retro-side id -> feed id), so that it can be
+    compared with the feed's official box by :func:`sts.stats.compare_box`. Unpaired players keep
+    their ids."""
+    out = GameBox(box.game_pk, innings_played=box.innings_played, walk_off=box.walk_off)
+    for side, team in box.teams.items():
+        target = out.teams[side]
+        target.batting, target.pitching, target.fielding = team.batting, team.pitching, team.fielding
+        target.innings = team.innings
+        for pid, player in team.players.items():
+            new = pairs.get(pid, pid)
+            target.players[new] = replace(player, person_id=new)
     return out
