@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     http_retries: int = Field(default=4, description="retries on timeouts and 5xx")
     partitions: int = Field(default=6, description="partitions of the game-events topic")
     topic_prefix: str = Field(default="", description="prefix of every topic and consumer group name")
+    leader_election: bool = Field(
+        default=False, description="run the scheduler only while holding the database's leader lock"
+    )
 
     http_host: str = Field(default="127.0.0.1", description="health/metrics server address")
     http_port: int = Field(default=0, description="health/metrics server port (0 = any free port)")

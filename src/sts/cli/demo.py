@@ -176,7 +176,12 @@ async def _run_pipeline(
                     games_t, completed=done, total=max(total_games, len(pipeline.scheduler.games))
                 )
 
-            pipeline = Pipeline(backends, client, clock, config, on_result=on_result)
+            leader = None
+            if settings.leader_election:  # replicas: one schedules, the others only process
+                from sts.services.leader import LeaderElection
+
+                leader = LeaderElection(backends.database_url, name=socket.gethostname())
+            pipeline = Pipeline(backends, client, clock, config, on_result=on_result, leader=leader)
 
             def on_events(game_pk: int, events: list[Any]) -> None:
                 counts["plays"] += sum(1 for e in events if e.event_type == "PlayCompleted")
