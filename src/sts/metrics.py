@@ -10,7 +10,9 @@ from prometheus_client import Counter, Gauge, Histogram
 # -- upstream (MLB Stats API / stand-in)
 POLLS = Counter("sts_polls_total", "Polls of the MLB API by kind (schedule, feed)", ["kind"])
 UPSTREAM_REQUESTS = Counter(
-    "sts_upstream_requests_total", "HTTP requests to the MLB API by endpoint and status", ["endpoint", "status"]
+    "sts_upstream_requests_total",
+    "HTTP requests to the MLB API by endpoint and status",
+    ["endpoint", "status"],
 )
 UPSTREAM_LATENCY = Histogram(
     "sts_upstream_request_seconds",
@@ -18,8 +20,12 @@ UPSTREAM_LATENCY = Histogram(
     ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-UPSTREAM_BYTES = Counter("sts_upstream_bytes_total", "Bytes fetched from the MLB API, by endpoint", ["endpoint"])
-UPSTREAM_RETRIES = Counter("sts_upstream_retries_total", "Retried MLB API requests, by endpoint", ["endpoint"])
+UPSTREAM_BYTES = Counter(
+    "sts_upstream_bytes_total", "Bytes fetched from the MLB API, by endpoint", ["endpoint"]
+)
+UPSTREAM_RETRIES = Counter(
+    "sts_upstream_retries_total", "Retried MLB API requests, by endpoint", ["endpoint"]
+)
 
 # -- ingestion
 SNAPSHOTS_STORED = Counter("sts_snapshots_stored_total", "Validated snapshots stored in mlb-live")
@@ -32,12 +38,16 @@ INGEST_LATENCY = Histogram(
 GAMES_TRACKED = Gauge("sts_games_tracked", "Games the scheduler is following, by state", ["state"])
 
 # -- event bus
-EVENTS_PUBLISHED = Counter("sts_events_published_total", "Events published, by topic and type", ["topic", "type"])
+EVENTS_PUBLISHED = Counter(
+    "sts_events_published_total", "Events published, by topic and type", ["topic", "type"]
+)
 EVENTS_CONSUMED = Counter(
     "sts_events_consumed_total", "Events handled by a consumer group, by topic", ["group", "topic"]
 )
 CONSUMER_LAG = Gauge("sts_consumer_lag", "Records not yet committed by a consumer group", ["group", "topic"])
-DEAD_LETTERS = Counter("sts_dead_letters_total", "Messages written to a dead-letter topic", ["topic", "reason"])
+DEAD_LETTERS = Counter(
+    "sts_dead_letters_total", "Messages written to a dead-letter topic", ["topic", "reason"]
+)
 
 # -- processor
 PROCESS_LATENCY = Histogram(
@@ -48,3 +58,13 @@ PROCESS_LATENCY = Histogram(
 
 # -- backends
 BACKEND_READY = Gauge("sts_backend_ready", "1 when the backend answered its readiness check", ["backend"])
+
+# -- data quality (our box score vs MLB's official one)
+DATA_QUALITY_VALUES = Counter(
+    "sts_data_quality_values_total",
+    "Box-score values compared with the official box, by outcome",
+    ["outcome"],
+)
+DATA_QUALITY_MISMATCHED_GAMES = Counter(
+    "sts_data_quality_mismatched_games_total", "Final games whose derived box differs from the official one"
+)

@@ -15,7 +15,6 @@ from typing import Any
 
 import psycopg
 import structlog
-from sts.services.processor import Processor
 
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import Backends
@@ -23,7 +22,10 @@ from sts.clock import Clock
 from sts.ports import TOPIC_GAME_EVENTS
 from sts.services.ingest import Ingestor, IngestResult, Snapshot
 from sts.services.leader import LeaderElection, run_while_leading
+from sts.services.processor import Processor
 from sts.services.scheduler import Scheduler, SchedulerConfig
+from sts.services.stats_updater import GROUP as STATS_GROUP
+from sts.services.stats_updater import stats_updater
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +63,7 @@ class Pipeline:
             on_result=self._record,
         )
         self.processor = Processor(b.bus, b.codec, b.database_url, group=PROCESSOR_GROUP)
+        self.stats_updater = stats_updater(b.bus, b.codec, b.store, b.database_url)
 
     async def _fetch_schedule(self, now: datetime) -> dict[str, Any]:
         today = now.date()
@@ -82,13 +85,19 @@ class Pipeline:
             self.on_result(result)
 
     async def lag(self) -> int:
-        lag = await self.backends.bus.lag(PROCESSOR_GROUP, TOPIC_GAME_EVENTS)
-        return sum(lag.values())
+        """Records of ``mlb.game-events`` not yet handled by the processor or the season-stats group."""
+        total = 0
+        for group in (PROCESSOR_GROUP, STATS_GROUP):
+            total += sum((await self.backends.bus.lag(group, TOPIC_GAME_EVENTS)).values())
+        return total
 
     async def run(self, stop: asyncio.Event, *, until_done: bool = False) -> None:
         """Run scheduler and processor until ``stop`` (or until every game is Final and processed)."""
         proc_stop = asyncio.Event()
-        proc_task = asyncio.create_task(self.processor.run(proc_stop), name="processor")
+        consumers = [
+            asyncio.create_task(self.processor.run(proc_stop), name="processor"),
+            asyncio.create_task(self.stats_updater.run(proc_stop), name="season-stats"),
+        ]
         try:
             if self.leader is None:
                 await self.scheduler.run(stop, until_done=until_done)
@@ -97,17 +106,19 @@ class Pipeline:
                     self.leader, stop, lambda term_stop: self.scheduler.run(term_stop, until_done=until_done)
                 )
             if until_done and not stop.is_set():
-                # every game is Final and ingested: wait until the processor has caught up
-                while not stop.is_set() and not proc_task.done():
+                # every game is Final and ingested: wait until the consumers have caught up
+                while not stop.is_set() and not any(t.done() for t in consumers):
                     if await self.lag() == 0:
                         break
                     await asyncio.sleep(0.2)
         finally:
             proc_stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(proc_task, timeout=30)
-        if proc_task.done() and proc_task.exception() is not None:
-            raise proc_task.exception()  # type: ignore[misc]
+            for task in consumers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=30)
+        for task in consumers:
+            if task.done() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
 
 async def game_summaries(database_url: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import contextlib
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -54,6 +54,10 @@ async def apply_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
         return await write_events(conn, events)
 
 
+Apply = Callable[[psycopg.AsyncConnection[Any], Sequence[GameEvent]], Awaitable[int]]
+"""What a consumer does with one batch of decoded events (default :func:`apply_events`)."""
+
+
 class Processor:
     """One member of a consumer group that applies game events to PostgreSQL."""
 
@@ -68,8 +72,10 @@ class Processor:
         max_attempts: int = 3,
         poll_timeout: float = 1.0,
         retry_pause: float = 0.2,
+        apply: Apply | None = None,
     ) -> None:
         self.bus = bus
+        self.apply: Apply = apply or apply_events
         self.codec = codec
         self.db_url = db_url
         self.group = group
@@ -151,7 +157,7 @@ class Processor:
         for attempt in range(self.max_attempts):
             try:
                 events = [await self.codec.decode(r.value) for r in records]
-                await apply_events(await self._connection(), events)
+                await self.apply(await self._connection(), events)
                 return
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 raise  # the database, not the record: run() reconnects and the batch is redelivered
@@ -169,7 +175,7 @@ class Processor:
         for attempt in range(self.max_attempts):
             try:
                 event = await self.codec.decode(record.value)
-                await apply_events(await self._connection(), [event])
+                await self.apply(await self._connection(), [event])
                 return
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 raise  # the database, not the record: run() reconnects and the batch is redelivered
