@@ -65,6 +65,7 @@ class _State:
     pa_pitches: str = ""
     relieved: tuple[str, tuple[int, int]] | None = None  # pitcher replaced mid-PA, count then
     count: str = ""  # balls/strikes of the last play record
+    outs: int = 0  # outs in the half before the play being converted
     first: int = 0  # the team (0 visitor, 1 home) that bats in the top halves
     two_strike_batter: str | None = None
     score: list[int] = field(default_factory=lambda: [0, 0])
@@ -149,6 +150,7 @@ class _State:
         if self.half != (rec.inning, rec.team):
             self.half = (rec.inning, rec.team)
             self.bases = {}
+            self.outs = 0
         fteam = 1 - rec.team
         for _, runner, base in self.placements:
             self.bases[base] = runner
@@ -220,6 +222,7 @@ class _State:
             for i, runner, base in placed
         ]
         runners += self.apply(rec, event, fteam, last)
+        self.outs += sum(1 for r in runners if r["movement"]["isOut"])
         pitcher = self.pitcher(fteam)
         if self.relieved and event.event_type in ("walk", "intent_walk") and self.relieved[1] in BALL_HEAVY:
             pitcher = self.relieved[0]  # OBR 9.16(h)
@@ -346,7 +349,7 @@ class _State:
             "earned": False,
         }
         if scored and move is not None:
-            details["rbi"] = default_rbi(event, move)
+            details["rbi"] = default_rbi(event, move, self.outs)
             details["earned"] = not move.unearned
             details["teamUnearned"] = move.team_unearned
             pitcher = self.responsible.get(rid) or self.pitcher(fteam)

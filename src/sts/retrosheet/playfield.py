@@ -277,16 +277,19 @@ def _event_type(basic: str, mods: list[str], batter_out: bool) -> tuple[str, boo
 _NO_RBI_TYPES = frozenset({"field_error", "grounded_into_double_play", "grounded_into_triple_play"})
 
 
-def default_rbi(event: Event, move: Move) -> bool:
+def default_rbi(event: Event, move: Move, outs: int = 0) -> bool:
     """OBR 9.04 as Retrosheet codes it: a run scoring on the batter's hit, out, sacrifice, fielder's
     choice, walk, hit batsman or interference is batted in unless marked ``(NR)``; not on a double play
-    he grounded into, on an error charged on the batter's event, or on a running event. ``(RBI)``
-    forces one."""
+    he grounded into or on a running event. On an error charged on the batter's event, only the runner
+    from third batted in with fewer than two ``outs`` before the play (OBR 9.04(a)(3): he would have
+    scored on the out). ``(RBI)`` forces one."""
     if move.rbi is not None:
         return move.rbi
-    if not event.is_pa or event.event_type in _NO_RBI_TYPES or move.kind:
+    if not event.is_pa or move.kind or (move.errors and move.start != 0):
         return False
-    return not (move.errors and move.start != 0)
+    if event.event_type == "field_error":
+        return move.start == 3 and outs < 2
+    return event.event_type not in _NO_RBI_TYPES
 
 
 def parse_event(text: str) -> Event:
