@@ -15,7 +15,7 @@ from sts.stats.lahman import crosswalk, read_register, store_crosswalk
 from sts.stats.season import PA_STATS
 
 #: the three fielding.gamesStarted values the play-by-play cannot show (sts.stats.compare DECISIONS)
-KNOWN_MISMATCHES = {(746215, "fielding", "gamesStarted"), (744914, "fielding", "gamesStarted"),
+KNOWN_UNDETERMINED = {(746215, "fielding", "gamesStarted"), (744914, "fielding", "gamesStarted"),
                     (747175, "fielding", "gamesStarted")}  # fmt: skip
 
 
@@ -52,10 +52,10 @@ async def test_idempotent_and_quality(games_db: str, final_feeds: list[dict[str,
     assert before == after
     quality = before["box_quality"]
     assert len(quality) == len(final_feeds)
-    found = {(pk, m["group"], m["stat"]) for pk, _, _, ms in quality for m in ms}
-    assert found == KNOWN_MISMATCHES
-    assert sum(len(ms) for *_, ms in quality) == 3
-    assert all(total > 1000 and matched == total - len(ms) for _, matched, total, ms in quality)
+    # every compared value matches; the three fielding.gamesStarted values the play-by-play cannot show
+    # (KNOWN_UNDETERMINED) are not compared (sts.stats.compare DECISIONS)
+    assert [ms for *_, ms in quality] == [[]] * len(final_feeds)
+    assert all(total > 1000 and matched == total for _, matched, total, _ in quality)
 
 
 async def test_season_lines_equal_box_totals(games_db: str) -> None:

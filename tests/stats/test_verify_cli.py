@@ -19,11 +19,25 @@ def test_matching_feed_exits_zero(shared_data: Path) -> None:
     assert "OK  717055  1552/1552 values match" in result.output
 
 
-def test_mismatch_exits_one_and_names_player_stat_and_values(shared_data: Path) -> None:
-    result = runner.invoke(app, ["verify", "boxscore", str(shared_data / "statsapi/feed_live_744914.json")])
+def test_mismatch_exits_one_and_names_player_stat_and_values(shared_data: Path, tmp_path: Path) -> None:
+    """An official value changed in a copy of a real feed is found, named, and fails the run."""
+    feed = json.loads((shared_data / "statsapi/feed_live_744914.json").read_text())
+    line = feed["liveData"]["boxscore"]["teams"]["away"]["players"]["ID676801"]["stats"]["batting"]
+    line["hits"] += 1
+    path = tmp_path / "feed_live_744914.json"
+    path.write_text(json.dumps(feed))
+    result = runner.invoke(app, ["verify", "boxscore", str(path)])
     assert result.exit_code == 1
     assert "Chas McCormick (676801)" in result.output
-    assert "fielding.gamesStarted: ours=0 official=1" in result.output
+    assert f"batting.hits: ours={line['hits'] - 1} official={line['hits']}" in result.output
+
+
+def test_undetermined_values_are_listed_and_do_not_fail(shared_data: Path) -> None:
+    result = runner.invoke(app, ["verify", "boxscore", str(shared_data / "statsapi/feed_live_744914.json")])
+    assert result.exit_code == 0, result.output
+    assert "not derivable from the plays: 1 official values" in result.output
+    assert "Chas McCormick (676801)" in result.output
+    assert "fielding.gamesStarted: ours=None official=1" in result.output
 
 
 def test_directory_json_report(shared_data: Path) -> None:

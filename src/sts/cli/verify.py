@@ -94,6 +94,13 @@ def _print_text(reports: list[tuple[Path, GameReport]], problems: list[dict[str,
             )
             for m in report.inconsistent:
                 typer.echo(_line(m))
+        if report.undetermined:
+            typer.echo(
+                f"  not derivable from the plays: {len(report.undetermined)} official values (a starting"
+                " fielder with no fielding play is indistinguishable from the DH; see sts.stats.compare):"
+            )
+            for m in report.undetermined:
+                typer.echo(_line(m))
     for problem in problems:
         typer.echo(f"ERR {problem['file']}: {problem['problem']}")
     games_ok = sum(1 for _, r in reports if r.ok)

@@ -86,6 +86,9 @@ class GameBox:
     teams: dict[str, TeamBox] = field(default_factory=lambda: {s: TeamBox(s) for s in SIDES})
     innings_played: int = 0
     walk_off: bool = False
+    #: ``(person_id, group, stat)`` values the plays cannot decide (see DECISIONS in
+    #: :mod:`sts.stats.compare`); they are reported as such, never compared or guessed.
+    undetermined: set[tuple[int, str, str]] = field(default_factory=set)
 
     def find(self, pid: int) -> PlayerBox | None:
         for team in self.teams.values():

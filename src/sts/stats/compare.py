@@ -20,7 +20,7 @@ What is not compared (and why)
     season-to-date or derived ratios, not per-game counting stats; and text (``summary``, ``note``).
 
 DECISIONS — statistics that cannot be derived from the play-by-play (none is fudged or copied; each
-stays a reported mismatch)
+is listed as undetermined, never counted as a match)
   * ``fielding.gamesStarted`` of a starting fielder who never touched the ball. The plays name no
     starting positions: a starter's position shows only through fielding credits or a
     ``defensive_switch``. In a DH game the DH never has either, so a starting fielder with no credit
@@ -34,6 +34,9 @@ stays a reported mismatch)
       - 747175 (home, AZ): Eugenio Suárez, 3B, 0 chances (#13, 28, 46, 64); DH Joc Pederson
         (#6, 21, 38).
     Deriving these would need the lineup card (``liveData.boxscore`` positions), which is box data.
+    The engine marks exactly such pairs as undetermined (rule F5 in :mod:`sts.stats.engine`): the
+    comparison lists them apart ("not derivable from the plays") instead of counting a mismatch or
+    guessing, and ``sts verify boxscore`` prints them.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class GameReport:
     #: team values where the official ``teamStats`` contradicts the official player lines it should
     #: total and ours equals that total: not compared, listed (see "What is not compared").
     inconsistent: list[Mismatch] = field(default_factory=list)
+    #: official values the plays cannot decide (``GameBox.undetermined``): listed, not compared.
+    undetermined: list[Mismatch] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,14 +96,21 @@ class GameReport:
             "ok": self.ok,
             "mismatches": [asdict(m) for m in self.mismatches],
             "official_inconsistent": [asdict(m) for m in self.inconsistent],
+            "undetermined": [asdict(m) for m in self.undetermined],
         }
 
 
 def _compare_line(
-    report: GameReport, ours: Mapping[str, int], official: Mapping[str, Any], **where: Any
+    report: GameReport,
+    ours: Mapping[str, int],
+    official: Mapping[str, Any],
+    undetermined: frozenset[str] = frozenset(),
+    **where: Any,
 ) -> None:
     for stat, value in official.items():
-        if stat == "inningsPitched":
+        if stat in undetermined:
+            report.undetermined.append(Mismatch(ours=None, official=value, stat=stat, **where))
+        elif stat == "inningsPitched":
             report.check(format_outs(ours.get("outs", 0)), value, stat=stat, **where)
         elif isinstance(value, int) and not isinstance(value, bool):
             report.check(ours.get(stat, 0), value, stat=stat, **where)
@@ -154,7 +166,8 @@ def compare_box(feed: Feed, box: GameBox | None = None) -> GameReport:
                 if official or present:
                     report.check(present, bool(official), stat=APPEARED, **where)
                 if official:
-                    _compare_line(report, mine.group(group) if mine else {}, official, **where)
+                    unknown = frozenset(st for (p, g, st) in box.undetermined if p == pid and g == group)
+                    _compare_line(report, mine.group(group) if mine else {}, official, unknown, **where)
         for pid, mine in team.players.items():
             if pid not in seen and mine.present:
                 where = {"side": side, "team": teams[side], "scope": "player", "person_id": pid}

@@ -353,9 +353,24 @@ def derive_box(feed: Feed) -> GameBox:
             ):
                 f["gamesStarted"] = 1  # F4
             f["chances"] = f["putOuts"] + f["assists"] + f["errors"]  # F1
+        _mark_silent_starters(walk, team)
         team_totals(team)
         team.pitching["earnedRuns"] -= walk.team_unearned[side]  # P4
     return walk.box
+
+
+def _mark_silent_starters(walk: _Walk, team: TeamBox) -> None:
+    """F5: in a DH game, two starting batters with no fielding evidence in any play (no credit, no
+    switch) are the DH and a fielder who never touched the ball; the plays cannot tell which is which,
+    so neither's fielding ``gamesStarted`` is decided (both are 0 here and reported as undetermined)."""
+    starters = [
+        p for p in team.players.values() if p.person_id not in walk.subbed_in and "batting" in p.present
+    ]
+    pitcher_bats = any(walk.first_position.get(p.person_id) == "starting pitcher" for p in starters)
+    silent = [p for p in starters if p.person_id not in walk.first_position]
+    if not pitcher_bats and len(silent) == 2:
+        for p in silent:
+            walk.box.undetermined.add((p.person_id, "fielding", "gamesStarted"))
 
 
 def team_totals(team: TeamBox) -> None:
