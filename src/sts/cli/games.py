@@ -127,6 +127,19 @@ def game_command(
     for side, name in (("away", g["away"]), ("home", g["home"])):
         out.print(_batting(name, [b for b in detail["batters"] if b["side"] == side]))
         out.print(_pitching(name, [p for p in detail["pitchers"] if p["side"] == side]))
+    q = detail.get("quality")
+    if q is None:
+        out.print("data quality: not checked yet (the game is not final, or not processed yet)")
+    else:
+        verdict = "matches" if not q["mismatches"] else f"{len(q['mismatches'])} MISMATCHES"
+        out.print(
+            f"data quality: box derived from the plays {verdict}: {q['matched']}/{q['total']} official values"
+        )
+        for m in q["mismatches"]:
+            out.print(
+                f"  {m['team']} {m['name']} {m['group']}.{m['stat']}: "
+                f"ours={m['ours']} official={m['official']}"
+            )
 
 
 def _linescore(detail: dict[str, Any]) -> Table:

@@ -141,7 +141,12 @@ async def game_detail(conn: psycopg.AsyncConnection[Any], game_pk: int) -> dict[
     )
     first = {r["pitcher_id"]: r["first"] for r in await cur.fetchall()}
     pitchers.sort(key=lambda ln: (ln["side"], first.get(ln["person_id"], 1 << 30), ln["person_id"]))
-    return {"game": game, "innings": innings, "batters": batters, "pitchers": pitchers}
+    # the data-quality record of a final game: our box derived from the plays vs MLB's official box
+    await cur.execute(
+        "SELECT matched, total, mismatches, checked_at FROM box_quality WHERE game_pk = %s", (game_pk,)
+    )
+    quality = await cur.fetchone()
+    return {"game": game, "innings": innings, "batters": batters, "pitchers": pitchers, "quality": quality}
 
 
 async def _name(conn: psycopg.AsyncConnection[Any], person_id: int | None) -> str | None:
