@@ -14,11 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import open_backends
 from sts.config import Settings
+from sts.http.health import health_app, serve
 from sts.ports import BUCKET_CURRENT, BUCKET_LIVE, TOPIC_SNAPSHOTS_DLQ
 from sts.recordings import scan_recordings
 from sts.services.ingest import Snapshot
@@ -114,6 +116,30 @@ async def test_bad_snapshots_are_dead_lettered_and_the_game_still_finishes(
         assert len(live) == pipeline.stats.snapshots_stored
         rows = await game_summaries(backends.database_url)
         assert rows == [_expected(final)]
+
+        # health, readiness of every backend, and the metrics of what just happened
+        server, port = await serve(health_app(backends.readiness_checks()))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                assert (await http.get("/health")).status_code == 200
+                ready = await http.get("/ready")
+                assert ready.status_code == 200, ready.text
+                assert set(ready.json()["backends"]) == {"database", "object_store", "event_bus"}
+                text = (await http.get("/metrics")).text
+        finally:
+            await server.stop()
+        for reason in ("malformed_json", "wrong_game", "stale_timecode"):
+            assert f'sts_snapshots_rejected_total{{reason="{reason}"}}' in text
+        for name in (
+            "sts_polls_total",
+            "sts_upstream_request_seconds",
+            "sts_upstream_bytes_total",
+            "sts_snapshots_stored_total",
+            "sts_events_published_total",
+            "sts_events_consumed_total",
+            "sts_consumer_lag",
+        ):
+            assert name in text, name
     finally:
         await backends.aclose()
         await standin.stop()
