@@ -159,7 +159,10 @@ def test_rbi_rules() -> None:
     bases_loaded_walk = parse_event("W.3-H;2-3;1-2")
     assert default_rbi(bases_loaded_walk, bases_loaded_walk.moves[3])
     on_error = parse_event("E6.3-H")
-    assert not default_rbi(on_error, on_error.moves[3])
+    assert default_rbi(on_error, on_error.moves[3], outs=1)  # OBR 9.04(a)(3): he scores on the out
+    assert not default_rbi(on_error, on_error.moves[3], outs=2)
+    from_second = parse_event("E6.2-H")
+    assert not default_rbi(from_second, from_second.moves[2], outs=0)
     wild_pitch = parse_event("WP.3-H")
     assert not default_rbi(wild_pitch, wild_pitch.moves[3])
     forced = Move(3, HOME, rbi=True)

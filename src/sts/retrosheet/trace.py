@@ -15,7 +15,7 @@ from typing import Any
 from sts.retrosheet.season import Difference
 from sts.retrosheet.season_import import GameImport, SeasonImport, player_seasons
 from sts.stats.feed import get, person_id
-from sts.stats.rules import HITS, STRIKEOUTS, WALKS
+from sts.stats.rules import HITS, PA_EVENTS, STRIKEOUTS, WALKS
 
 _BATTER_EVENTS: dict[str, frozenset[str]] = {
     "H": frozenset(HITS),
@@ -26,8 +26,13 @@ _BATTER_EVENTS: dict[str, frozenset[str]] = {
     "SO": STRIKEOUTS,
     "HBP": frozenset({"hit_by_pitch"}),
     "SF": frozenset({"sac_fly", "sac_fly_double_play"}),
+    "SH": frozenset({"sac_bunt", "sac_bunt_double_play"}),
+    "IBB": frozenset({"intent_walk"}),
+    "GIDP": frozenset({"grounded_into_double_play"}),
 }
-_PITCHER_COLUMNS = {"HA": "H", "HRA": "HR", "BBA": "BB", "SOA": "SO"}
+_PITCHER_COLUMNS = {"HA": "H", "HRA": "HR", "BBA": "BB", "SOA": "SO", "HBPA": "HBP", "IBBA": "IBB"}
+_CREDITS = {"PO": "f_putout", "A": "f_assist"}
+_RUNNING = {"WP": "wild_pitch", "BK": "balk"}
 
 
 @dataclass
@@ -52,7 +57,19 @@ def _counts(play: Mapping[str, Any], column: str, pid: int) -> bool:
     if column in _PITCHER_COLUMNS:
         events = _BATTER_EVENTS[_PITCHER_COLUMNS[column]]
         return bool(person_id(get(play, "matchup", "pitcher")) == pid and etype in events)
+    if column == "RBI":
+        return bool(person_id(get(play, "matchup", "batter")) == pid and get(play, "result", "rbi"))
+    pitcher = person_id(get(play, "matchup", "pitcher")) == pid
+    if column == "BFP":
+        return pitcher and etype in PA_EVENTS
+    if column in _RUNNING:
+        return pitcher and any(get(r, "details", "eventType") == _RUNNING[column] for r in runners)
     for r in runners:
+        if column in _CREDITS and any(
+            person_id(get(c, "player")) == pid and c.get("credit") == _CREDITS[column]
+            for c in get(r, "credits", default=[])
+        ):
+            return True
         mv, d = get(r, "movement", default={}), get(r, "details", default={})
         kind = str(d.get("eventType") or "")
         is_runner = person_id(get(d, "runner")) == pid
