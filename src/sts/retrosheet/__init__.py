@@ -2,9 +2,13 @@
 
 - :mod:`~sts.retrosheet.events` — event files and rosters as records (pure).
 - :mod:`~sts.retrosheet.playfield` — the play field grammar as runner moves and fielding credits (pure).
+- :mod:`~sts.retrosheet.pitches` — pitch sequences as pitch events (pure).
 - :mod:`~sts.retrosheet.convert` — a game as a GUMBO-shaped feed for :func:`sts.stats.derive_box` (pure).
 - :mod:`~sts.retrosheet.crosswalk` — Retrosheet ids to MLBAM ids (Chadwick register); unmapped ids kept.
-- :mod:`~sts.retrosheet.season` — team season totals and their comparison with Lahman's Teams table.
+- :mod:`~sts.retrosheet.season`, :mod:`~sts.retrosheet.season_import` — a season through the engine,
+  team totals and their comparison with Lahman's Teams table (pure).
+- :mod:`~sts.retrosheet.trace` — differences with Lahman traced to players and plays (pure).
+- :mod:`~sts.retrosheet.crosscheck` — one game from a feed and from an event file, compared (pure).
 - :mod:`~sts.retrosheet.files` — the only module that reads files.
 """
 

@@ -27,13 +27,11 @@ from typing import Any
 
 from sts.retrosheet.crosswalk import Crosswalk
 from sts.retrosheet.events import Game, PlayRecord, Start
+from sts.retrosheet.pitches import BALL_HEAVY, count, pitch_events
 from sts.retrosheet.playfield import HOME, Event, Move, default_rbi, parse_event
 from sts.stats.rules import STRIKEOUTS
 
 BASE_NAMES = {1: "1B", 2: "2B", 3: "3B", HOME: "score"}
-PITCH_CHARS = frozenset("BCFHIKLMOPQRSTUXY")
-STRIKE_CHARS = frozenset("CFKLMOQRSTXY")
-BALL_HEAVY = frozenset({(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)})
 ERROR_CREDIT = {"fielding": "f_fielding_error", "throwing": "f_throwing_error"}
 
 
@@ -118,9 +116,7 @@ class _State:
             if replaced is not None:
                 event["replacedPlayer"] = self.ref(replaced)
         if s.position == 1 and self.pa is not None and replaced and replaced != s.player:
-            balls = sum(1 for c in self.pa_pitches if c in "BIPHUV")
-            strikes = min(2, sum(1 for c in self.pa_pitches if c in STRIKE_CHARS and c != "X"))
-            self.relieved = (replaced, (min(balls, 3), strikes))
+            self.relieved = (replaced, count(self.pa_pitches))
         if s.team == batting and s.position == 11 and self.pa is not None and self.pa[2] == replaced:
             # a pinch hitter mid-count: his record repeats the pitches so far; OBR 9.15(b): a strikeout
             # completed after the first batter left with two strikes is the first batter's
@@ -187,22 +183,7 @@ class _State:
             if e["details"]["eventType"] == "runner_placed" and e["player"]["id"] == self.xw.person(r)
         ]
         self.pending, self.placements = [], []
-        for ch in new_pitches:
-            if ch in PITCH_CHARS:
-                strike = ch in STRIKE_CHARS
-                events.append(
-                    {
-                        "isPitch": True,
-                        "type": "pitch",
-                        "details": {
-                            "call": {"code": ch},
-                            "code": ch,
-                            "isStrike": strike and ch not in "XY",
-                            "isInPlay": ch in "XY",
-                            "isBall": not strike,
-                        },
-                    }
-                )
+        events += pitch_events(new_pitches)
         if not event.is_pa or not events:
             events.append(
                 {
