@@ -48,7 +48,7 @@ def test_add_games_then_player_with_splits(pg_url: str, shared_data: Path) -> No
     feed = str(shared_data / "statsapi/feed_live_744914.json")
     result = _run(pg_url, "add-games", feed)
     assert result.exit_code == 0, result.output
-    assert "744914:" in result.output and "1 mismatch(es)" in result.output
+    assert "744914: 1371/1371 values match, 0 mismatch(es)" in result.output
     player = _run(pg_url, "player", "Bo Bichette", "--season", "2024")
     assert player.exit_code == 0, player.output
     assert "source=statsapi" in player.output and "splits" in player.output

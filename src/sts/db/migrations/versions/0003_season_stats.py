@@ -83,7 +83,8 @@ CREATE VIEW park_factors_latest AS
     SELECT DISTINCT ON (season, team) * FROM park_factors ORDER BY season, team, version DESC;
 
 CREATE TABLE player_ids (
-    id          bigserial PRIMARY KEY,
+    -- no surrogate key: a serial would number rows in processing order, and a rebuild must give the
+    -- same rows whatever the order; a row is identified by its MLBAM or Lahman id (each unique)
     mlbam       bigint UNIQUE,
     retro       text,
     lahman      text UNIQUE,
