@@ -130,9 +130,10 @@ def _print_summary(rows: list[dict[str, Any]], not_replayed: list[dict[str, Any]
                 )
             )
         )
-    Console().print(table)
+    out = Console(width=max(Console().width, 110))  # the whole table also when piped
+    out.print(table)
     for g in not_replayed:
-        Console().print(f"not replayed: {g}")
+        out.print(f"not replayed: game {g.get('gamePk')}: {g.get('reason')}")
 
 
 async def _run_pipeline(
