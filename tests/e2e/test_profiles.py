@@ -14,7 +14,9 @@ Left out of the comparison, as in ``tests/e2e/test_demo.py``, is only what recor
 rather than game facts, and so depends on the moments at which each pipeline's polls happened to land:
 the audit table ``processed_events`` (one row per event applied, including status observations whose
 ids carry the snapshot timecode at which they were seen) and ``game_status_history.first_timecode``
-(the first snapshot in which a status was seen). Every other table and column must be identical.
+(the first snapshot in which a status was seen); and the wall-clock columns saying when a row was
+written (``derived_box_lines.derived_at``, ``box_quality.checked_at``, ``loaded_at``). The exclusions are
+those of ``tests/e2e/test_demo.py`` (imported from it). Every other table and column must be identical.
 """
 
 from __future__ import annotations
@@ -38,14 +40,13 @@ from sts.services.scheduler import SchedulerConfig
 from sts.standin.server import StandIn
 from tests.contract.test_database import _server_database
 from tests.contract.test_object_store import require_s3_server, s3_settings, s3_url_with_prefix
+from tests.e2e.test_demo import AUDIT_ONLY, OBSERVED_ONLY
 from tests.kafka_backends import kafka_url, registry_url, require_kafka, require_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.s3, pytest.mark.pgserver]
 
 SPEED = 300.0
 CONFIG = SchedulerConfig(poll_interval=60, schedule_interval=300, pregame_lead=1800)
-AUDIT_ONLY = ("processed_events",)
-OBSERVED_ONLY = {"game_status_history": ("first_timecode",)}
 
 
 async def checksums(database_url: str) -> dict[str, str]:
