@@ -83,7 +83,7 @@ async def test_terminated_session_hands_leadership_to_the_standby(pg_url: str) -
                 conn.execute("SELECT pg_terminate_backend(%s)", (a.backend_pid,))
             took = await until(lambda: b.is_leader, 5)
             assert not a.is_leader
-            assert took < 2.0  # about two intervals
+            assert took < 3.0  # about two intervals (0.6 s) when the machine is not loaded
             await asyncio.sleep(5 * INTERVAL)
             assert b.is_leader and not a.is_leader  # the former leader is a standby now
 
@@ -193,7 +193,7 @@ async def test_leader_and_standby_pipelines_poll_each_game_at_one_schedulers_rat
             # leader's first poll of each game comes at once, hence the + 2)
             for start in (cut - WINDOW / 2, cut, cut + WINDOW / 2):
                 assert _per_game_max(polls, start, start + WINDOW) <= one_rate + 2, polls
-            assert not any(who == old.name for t, who, _ in polls if t > cut + 2 * INTERVAL + 0.5)
+            assert not any(who == old.name for t, who, _ in polls if t > cut + 2 * INTERVAL + 1.0)
     finally:
         stop.set()
         await asyncio.gather(*runs, return_exceptions=True)
