@@ -129,7 +129,7 @@ class Subscription(Protocol):
     - When several members share a group, each partition is read by exactly one member at a time.
     """
 
-    async def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]: ...
+    async def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]: ...  # noqa: ASYNC109 (the wait is part of the contract)
 
     async def commit(self, records: Sequence[Record]) -> None: ...
 

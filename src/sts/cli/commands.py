@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sts.cli import standin  # noqa: F401
-from sts.cli import verify  # noqa: F401
-from sts.cli import demo  # noqa: F401
-from sts.cli import games  # noqa: F401
-from sts.cli import stats  # noqa: F401
-from sts.cli import retrosheet  # noqa: F401
+from sts.cli import (
+    demo,  # noqa: F401
+    games,  # noqa: F401
+    retrosheet,  # noqa: F401
+    standin,  # noqa: F401
+    stats,  # noqa: F401
+    verify,  # noqa: F401
+)

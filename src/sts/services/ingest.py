@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sts.events.codec import AvroCodec
 
 from sts import metrics
 from sts.errors import ObjectNotFound, SnapshotRejected
+from sts.events.codec import AvroCodec
 from sts.events.derive import derive_events
 from sts.events.model import GameEvent
 from sts.ports import (
