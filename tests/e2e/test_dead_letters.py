@@ -12,7 +12,6 @@ import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,24 +26,9 @@ from sts.services.ingest import Snapshot
 from sts.services.pipeline import Pipeline, game_summaries
 from sts.services.scheduler import SchedulerConfig
 from sts.standin.server import StandIn
+from tests.e2e.test_demo import _expected
 
 GAME = 747175  # TOR @ AZ, 2024-07-12, ends on a walk-off sacrifice fly
-
-
-def _expected(feed: dict[str, Any]) -> dict[str, Any]:
-    ls = feed["liveData"]["linescore"]
-    plays = feed["liveData"]["plays"]["allPlays"]
-    return {
-        "gamePk": feed["gamePk"],
-        "away": feed["gameData"]["teams"]["away"]["abbreviation"],
-        "home": feed["gameData"]["teams"]["home"]["abbreviation"],
-        "awayRuns": ls["teams"]["away"]["runs"],
-        "homeRuns": ls["teams"]["home"]["runs"],
-        "innings": len(ls["innings"]),
-        "plays": len(plays),
-        "pitches": sum(1 for p in plays for e in p.get("playEvents", []) if e.get("isPitch")),
-        "status": "Final",
-    }
 
 
 async def test_bad_snapshots_are_dead_lettered_and_the_game_still_finishes(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -15,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sts.cli import app
+from sts.cli._database import database
 from sts.config import Settings
-from sts.db import migrate
 from sts.db.queries import game_detail, list_games
 from sts.errors import STSError
 
@@ -25,34 +24,13 @@ out = Console()
 err = Console(stderr=True)
 
 
-@contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    """The database URL: ``database_url``, or the embedded server (started here and stopped afterwards
-    only when it was not already running). Migrated to head."""
-    if settings.database_url:
-        migrate(settings.database_url)
-        yield settings.database_url
-        return
-    from sts.adapters.embedded_pg import EmbeddedPostgres
-
-    server = EmbeddedPostgres(settings.pgdata)
-    was_running = (settings.pgdata / "postmaster.pid").exists()
-    url = server.start()
-    try:
-        migrate(url)
-        yield url
-    finally:
-        if not was_running:
-            server.stop()
-
-
 def _query(fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     async def run(url: str) -> T:
         async with await psycopg.AsyncConnection.connect(url) as conn:
             return await fn(conn)
 
     try:
-        with _database(Settings()) as url:
+        with database(Settings()) as url:
             return asyncio.run(run(url))
     except (STSError, psycopg.Error) as exc:
         err.print(f"[red]error:[/red] {exc}")

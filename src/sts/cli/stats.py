@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Awaitable, Callable
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sts.cli import app
+from sts.cli._database import database
 from sts.config import Settings
-from sts.db import migrate
 from sts.errors import STSError
 
 T = TypeVar("T")
@@ -41,25 +41,6 @@ DATA_HELP = ("MLB data folder with reference/ (FanGraphs constants, park factors
 SourceOpt = Annotated[str, typer.Option("--source", help="auto | lahman | statsapi | retrosheet")]
 
 
-@contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    if settings.database_url:
-        migrate(settings.database_url)
-        yield settings.database_url
-        return
-    from sts.adapters.embedded_pg import EmbeddedPostgres
-
-    server = EmbeddedPostgres(settings.pgdata)
-    was_running = (settings.pgdata / "postmaster.pid").exists()
-    url = server.start()
-    try:
-        migrate(url)
-        yield url
-    finally:
-        if not was_running:
-            server.stop()
-
-
 def _run(fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     async def go(url: str) -> T:
         async with await psycopg.AsyncConnection.connect(url) as conn:
@@ -71,7 +52,7 @@ def _run(fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     try:
         # the database's log lines go to stderr so that stdout stays clean for --json (no global
         # logging configuration here: this also runs inside other processes, e.g. tests)
-        with redirect_stdout(sys.stderr), _database(settings) as url:
+        with redirect_stdout(sys.stderr), database(settings) as url:
             return asyncio.run(go(url))
     except (STSError, psycopg.Error, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")

@@ -1,0 +1,30 @@
+"""The database a CLI command reads or writes: ``STS_DATABASE_URL``, or the embedded server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sts.config import Settings
+from sts.db import migrate
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The database URL: ``database_url``, or the embedded server (started here and stopped afterwards
+    only when it was not already running). Migrated to head."""
+    if settings.database_url:
+        migrate(settings.database_url)
+        yield settings.database_url
+        return
+    from sts.adapters.embedded_pg import EmbeddedPostgres
+
+    server = EmbeddedPostgres(settings.pgdata)
+    was_running = (settings.pgdata / "postmaster.pid").exists()
+    url = server.start()
+    try:
+        migrate(url)
+        yield url
+    finally:
+        if not was_running:
+            server.stop()
