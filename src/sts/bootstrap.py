@@ -53,7 +53,12 @@ class Backends:
             async with await psycopg.AsyncConnection.connect(self.database_url, connect_timeout=3) as c:
                 await c.execute("SELECT 1")
 
-        return {"database": database, "object_store": self.store.ready, "event_bus": self.bus.ready}
+        return {
+            "database": database,
+            "object_store": self.store.ready,
+            "event_bus": self.bus.ready,
+            "schema_registry": self.registry.ready,
+        }
 
     async def aclose(self) -> None:
         for close in reversed(self._closers):

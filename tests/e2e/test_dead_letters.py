@@ -108,7 +108,8 @@ async def test_bad_snapshots_are_dead_lettered_and_the_game_still_finishes(
                 assert (await http.get("/health")).status_code == 200
                 ready = await http.get("/ready")
                 assert ready.status_code == 200, ready.text
-                assert set(ready.json()["backends"]) == {"database", "object_store", "event_bus"}
+                backends_seen = set(ready.json()["backends"])
+                assert backends_seen == {"database", "object_store", "event_bus", "schema_registry"}
                 text = (await http.get("/metrics")).text
         finally:
             await server.stop()
