@@ -1,12 +1,17 @@
-"""The database a CLI command reads or writes: ``STS_DATABASE_URL``, or the embedded server."""
+"""What CLI commands share: the database they use, and where the recorded MLB data is by default."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sts.config import Settings
 from sts.db import migrate
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_MLB_DATA = REPO_ROOT.parent / "shared" / "data" / "mlb"
+"""The recorded MLB data next to a checkout (``../shared/data/mlb``), the default of the commands."""
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from sts import logging as sts_logging
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import open_backends
 from sts.cli import app
+from sts.cli._database import DEFAULT_MLB_DATA
 from sts.clock import ScaledClock, SystemClock
 from sts.config import Settings
 from sts.errors import STSError, UpstreamError
@@ -37,8 +38,7 @@ from sts.services.scheduler import SchedulerConfig
 log = structlog.get_logger(__name__)
 err = Console(stderr=True)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_RECORDINGS = REPO_ROOT.parent / "shared" / "data" / "mlb" / "statsapi"
+DEFAULT_RECORDINGS = DEFAULT_MLB_DATA / "statsapi"
 
 
 def _free_port() -> int:

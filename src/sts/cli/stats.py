@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sts.cli import app
-from sts.cli._database import database
+from sts.cli._database import DEFAULT_MLB_DATA, database
 from sts.config import Settings
 from sts.errors import STSError
 
@@ -222,6 +222,8 @@ def import_lahman_command(
     from sts.stats.lahman import import_lahman
 
     wanted = _parse_seasons(seasons)
+    if data is None and DEFAULT_MLB_DATA.is_dir():
+        data = DEFAULT_MLB_DATA
     reference = read_reference(data / "reference") if data and (data / "reference").is_dir() else None
     register = data / "register" / "chadwick_register_mlb_2015plus_subset.csv" if data else None
     if register is not None and not register.is_file():
