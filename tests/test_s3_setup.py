@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sts.adapters.s3_store import LIVE_RULE_ID, S3ObjectStore, S3Options, from_url, parse_url
+from sts.adapters.s3_store import CURRENT_RULE_ID, LIVE_RULE_ID, S3ObjectStore, S3Options, from_url, parse_url
 from sts.config import Settings
 from sts.errors import BackendError, ConfigError, ObjectNotFound
 from sts.ports import BUCKET_CURRENT, BUCKET_HISTORICAL, BUCKET_LIVE
@@ -89,7 +89,8 @@ async def test_unreachable_server_is_a_backend_error() -> None:
 @pytest.fixture
 async def s3_store() -> AsyncIterator[S3ObjectStore]:
     require_s3_server()
-    store = from_url(s3_url_with_prefix(unique_prefix()), s3_settings(live_retention_days=7))
+    settings = s3_settings(live_retention_days=7, current_versions_retention_days=3)
+    store = from_url(s3_url_with_prefix(unique_prefix()), settings)
     try:
         yield store
     finally:
@@ -115,6 +116,18 @@ async def test_live_lifecycle_rule_reads_back(s3_store: S3ObjectStore) -> None:
     assert rule["ID"] == LIVE_RULE_ID
     assert rule["Status"] == "Enabled"
     assert rule["Expiration"]["Days"] == 7  # settings.live_retention_days
+
+
+@pytest.mark.s3
+async def test_current_keeps_replaced_versions_for_a_while_only(s3_store: S3ObjectStore) -> None:
+    await s3_store.ensure_buckets()
+    await s3_store.ensure_buckets()
+    rules = await s3_store.lifecycle_rules(BUCKET_CURRENT)
+    assert len(rules) == 1, rules
+    (rule,) = rules
+    assert rule["ID"] == CURRENT_RULE_ID and rule["Status"] == "Enabled"
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 3  # current_versions_retention_days
+    assert await s3_store.lifecycle_rules(BUCKET_HISTORICAL) == []  # every version of a final game stays
 
 
 @pytest.mark.s3

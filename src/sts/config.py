@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     s3_secret_key: str = Field(default="", description="S3 secret key")
     s3_region: str = Field(default="us-east-1", description="S3 region")
     live_retention_days: int = Field(default=30, description="days mlb-live objects are kept (S3 lifecycle)")
+    current_versions_retention_days: int = Field(
+        default=7, description="days replaced versions of mlb-current objects are kept (S3 lifecycle)"
+    )
 
     poll_interval_seconds: float = Field(default=10.0, description="fixed poll interval for live games")
     schedule_interval_seconds: float = Field(default=300.0, description="how often the schedule is polled")

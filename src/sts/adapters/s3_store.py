@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 VERSIONED_BUCKETS = (BUCKET_CURRENT, BUCKET_HISTORICAL)
 LIVE_RULE_ID = "sts-live-retention"
+CURRENT_RULE_ID = "sts-current-noncurrent-versions"
 _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
 _BUCKET_EXISTS_CODES = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
 
@@ -55,6 +56,7 @@ class S3Options:
     secret_key: str | None = None
     bucket_prefix: str = ""
     live_retention_days: int = 30
+    current_versions_retention_days: int = 7
     list_page_size: int = 1000
     max_attempts: int = 4  # per call, retries included (botocore "standard" retry mode)
 
@@ -94,6 +96,7 @@ def parse_url(url: str, settings: Settings) -> S3Options:
         secret_key=secret or None,
         bucket_prefix=query.get("prefix", ""),
         live_retention_days=settings.live_retention_days,
+        current_versions_retention_days=settings.current_versions_retention_days,
     )
 
 
@@ -189,6 +192,7 @@ class S3ObjectStore:
             if got.get("Status") != "Enabled":
                 raise BackendError(f"S3 bucket {name!r}: versioning did not take (read back {got!r})")
         await self._ensure_live_lifecycle()
+        await self._ensure_current_lifecycle()
 
     async def _create_bucket(self, name: str) -> None:
         kwargs: dict[str, Any] = {"Bucket": name}
@@ -226,9 +230,42 @@ class S3ObjectStore:
                 f"read back {rules!r}"
             )
 
+    async def _ensure_current_lifecycle(self) -> None:
+        """``mlb-current`` is overwritten by every accepted snapshot; versioning would keep each old copy
+        forever. Its replaced versions expire after ``current_versions_retention_days`` (the latest is
+        never touched; ``mlb-historical`` keeps every version, corrections included)."""
+        name = self.physical(BUCKET_CURRENT)
+        days = self.options.current_versions_retention_days
+        rule = {
+            "ID": CURRENT_RULE_ID,
+            "Filter": {"Prefix": ""},
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": {"NoncurrentDays": days},
+        }
+        await self._call(
+            "put-bucket-lifecycle-configuration",
+            self._s3.put_bucket_lifecycle_configuration,
+            Bucket=name,
+            LifecycleConfiguration={"Rules": [rule]},
+        )
+        rules = await self.lifecycle_rules(BUCKET_CURRENT)
+        if not any(
+            r.get("Status") == "Enabled"
+            and r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") == days
+            for r in rules
+        ):
+            raise BackendError(
+                f"S3 bucket {name!r}: the rule expiring replaced versions after {days} days did not "
+                f"take; read back {rules!r}"
+            )
+
     async def live_lifecycle_rules(self) -> builtins.list[dict[str, Any]]:
         """The lifecycle rules of ``mlb-live`` as the server reports them (empty if none)."""
-        name = self.physical(BUCKET_LIVE)
+        return await self.lifecycle_rules(BUCKET_LIVE)
+
+    async def lifecycle_rules(self, bucket: str) -> builtins.list[dict[str, Any]]:
+        """The lifecycle rules of a logical bucket as the server reports them (empty if none)."""
+        name = self.physical(bucket)
         try:
             got = await asyncio.to_thread(self._s3.get_bucket_lifecycle_configuration, Bucket=name)
         except self._client_error as exc:
