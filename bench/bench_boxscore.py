@@ -15,11 +15,12 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _common import git_commit, percentile
 
 from sts.stats import compare_box, derive_box
 from sts.stats.feed import is_final, unwrap
@@ -37,22 +38,6 @@ def final_feeds() -> dict[str, Any]:
         if feed is not None and is_final(feed):
             feeds[str(path.relative_to(STATSAPI))] = feed
     return feeds
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[k]
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:

@@ -40,6 +40,8 @@ import structlog
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from _common import percentile  # noqa: E402
+
 from sts.adapters.embedded_pg import EmbeddedPostgres  # noqa: E402
 from sts.bootstrap import ensure_topics  # noqa: E402
 from sts.db import migrate  # noqa: E402
@@ -59,11 +61,6 @@ T0 = time.perf_counter()
 def note(what: str) -> None:
     """Progress on stderr (the table goes to stdout)."""
     print(f"[{time.perf_counter() - T0:7.1f} s] {what}", file=sys.stderr, flush=True)
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def replay_events(recordings: Path, step: int) -> list[GameEvent]:
@@ -152,8 +149,8 @@ async def steady(
         "committed": len(lat),
         "rate_target": rate,
         "events_per_s": round(len(lat) / wall, 1),
-        "latency_ms_p50": round(pct(lat, 0.5), 1),
-        "latency_ms_p99": round(pct(lat, 0.99), 1),
+        "latency_ms_p50": round(percentile(lat, 0.5), 1),
+        "latency_ms_p99": round(percentile(lat, 0.99), 1),
         "latency_ms_max": round(max(lat), 1),
     }
 

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ import structlog
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
+
+from _common import git_commit, percentile  # noqa: E402
 
 from sts.adapters.embedded_pg import EmbeddedPostgres  # noqa: E402
 from sts.adapters.file_store import FileObjectStore  # noqa: E402
@@ -46,11 +47,6 @@ from sts.services.ingest import Ingestor, Snapshot  # noqa: E402
 from sts.services.processor import Processor  # noqa: E402
 from sts.standin.synth import synthesize  # noqa: E402
 from sts.standin.timeline import GameTimeline  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def build_snapshots(recordings: Path, step: int) -> list[tuple[int, bytes]]:
@@ -110,12 +106,12 @@ async def run(snapshots: list[tuple[int, bytes]], root: Path) -> dict[str, Any]:
         "megabytes": round(mb, 1),
         "events": events,
         "ingest_normalize_per_s": round(len(snapshots) / wall, 1),
-        "ingest_normalize_ms_p50": round(pct(total_ms, 0.5), 2),
-        "ingest_normalize_ms_p95": round(pct(total_ms, 0.95), 2),
+        "ingest_normalize_ms_p50": round(percentile(total_ms, 0.5), 2),
+        "ingest_normalize_ms_p95": round(percentile(total_ms, 0.95), 2),
         "parse_only_per_s": round(len(parse_ms) / (sum(parse_ms) / 1000), 1),
-        "parse_only_ms_p50": round(pct(parse_ms, 0.5), 2),
-        "parse_only_ms_p95": round(pct(parse_ms, 0.95), 2),
-        "ratio_p50": round(pct(total_ms, 0.5) / pct(parse_ms, 0.5), 1),
+        "parse_only_ms_p50": round(percentile(parse_ms, 0.5), 2),
+        "parse_only_ms_p95": round(percentile(parse_ms, 0.95), 2),
+        "ratio_p50": round(percentile(total_ms, 0.5) / percentile(parse_ms, 0.5), 1),
         "ratio_mean": round(statistics.mean(total_ms) / statistics.mean(parse_ms), 1),
     }
 
@@ -142,8 +138,7 @@ def main() -> None:
           f"p50 {figures['parse_only_ms_p50']:>7} ms   p95 {figures['parse_only_ms_p95']:>7} ms")
     print(f"ratio (ingest+normalize / parse): p50 {figures['ratio_p50']}x, mean {figures['ratio_mean']}x")
 
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = git_commit(short=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with open(args.results, "a") as f:
         f.write(json.dumps({"bench": "ingest", "at": datetime.now(UTC).isoformat(), "commit": commit,

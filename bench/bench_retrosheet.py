@@ -16,10 +16,11 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _common import git_commit, percentile
 
 from sts.retrosheet import files
 from sts.retrosheet.convert import convert_game
@@ -46,21 +47,6 @@ def game_texts() -> list[str]:
         if chunk:
             out.append("".join(chunk))
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:
