@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
 
@@ -144,6 +144,12 @@ def _parse_json(body: bytes) -> tuple[Any, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+class RequestGate(Protocol):
+    """What the client asks before each request it sends: ``await acquire()`` returns when it may go."""
+
+    async def acquire(self) -> None: ...
+
+
 class MLBClient:
     """Async MLB Stats API client; use as ``async with MLBClient(url) as mlb: ...``.
 
@@ -151,6 +157,8 @@ class MLBClient:
     the connect timeout (defaults to ``min(timeout, 5)``); ``retries`` is the number of extra attempts.
     At most ``max_concurrency`` requests are in flight at once (MLB publishes no rate limit; be polite).
     ``client`` lets the composition root share an :class:`httpx.AsyncClient` (the caller then owns it).
+    ``budget`` (settable later as :attr:`budget`): a request gate, e.g. the scheduler's token bucket,
+    awaited before every attempt.
     """
 
     def __init__(
@@ -169,12 +177,15 @@ class MLBClient:
         user_agent: str = USER_AGENT,
         max_concurrency: int = 8,
         client: httpx.AsyncClient | None = None,
+        budget: RequestGate | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self._in_flight = asyncio.Semaphore(max_concurrency)
+        # every attempt (retries included) first takes a token here (sts.services.budget.RequestBudget)
+        self.budget = budget
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.timeout = timeout
@@ -322,6 +333,8 @@ class MLBClient:
             retry_after: float | None = None
             started = time.perf_counter()
             try:
+                if self.budget is not None:
+                    await self.budget.acquire()
                 async with self._in_flight:
                     started = time.perf_counter()  # latency excludes waiting for a slot
                     response = await self._http.send(request)
