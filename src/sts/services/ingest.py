@@ -70,6 +70,8 @@ class IngestResult:
     events: int = 0
     reason: str | None = None
     suggested_wait: float | None = None
+    # liveData.linescore.inningState (Top/Middle/Bottom/End): the scheduler polls slower between innings
+    inning_state: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -165,8 +167,11 @@ class Ingestor:
         status = str(doc["gameData"]["status"].get("abstractGameState"))
         detailed = doc["gameData"]["status"].get("detailedState")
         wait = _dig(doc, ("metaData", "wait"))
+        inning = _dig(doc, ("liveData", "linescore", "inningState"))
         if timecode == last_tc:
-            return IngestResult(game_pk, "unchanged", timecode, status, detailed, suggested_wait=wait)
+            return IngestResult(
+                game_pk, "unchanged", timecode, status, detailed, suggested_wait=wait, inning_state=inning
+            )
 
         meta = {"game_pk": str(game_pk), "timecode": timecode, "source_url": snap.url}
         await self._store.put(BUCKET_LIVE, f"{game_pk}/{timecode}.json", snap.raw, metadata=meta)
@@ -187,7 +192,16 @@ class Ingestor:
         if self._on_events is not None:
             self._on_events(game_pk, events)
         log.debug("snapshot stored", game_pk=game_pk, timecode=timecode, events=len(events), status=status)
-        return IngestResult(game_pk, "stored", timecode, status, detailed, len(events), suggested_wait=wait)
+        return IngestResult(
+            game_pk,
+            "stored",
+            timecode,
+            status,
+            detailed,
+            len(events),
+            suggested_wait=wait,
+            inning_state=inning,
+        )
 
     async def _reject(self, snap: Snapshot, rej: SnapshotRejected, last_tc: str | None) -> None:
         metrics.SNAPSHOTS_REJECTED.labels(rej.reason).inc()
