@@ -37,6 +37,7 @@ from starlette.routing import Route
 
 from sts.clock import ScaledClock
 from sts.recordings import Recordings, scan_recordings
+from sts.standin.faults import FaultInjector, FaultPlan
 from sts.standin.replay import FutureTimecode, Replay, UnknownGame
 
 JSON = dict[str, Any]
@@ -82,6 +83,7 @@ class StandInApp:
 
     def __init__(self, replay: Replay) -> None:
         self.replay = replay
+        self.faults: FaultInjector | None = None  # set by StandIn when faults are injected
         self._feeds: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self.app = Starlette(
             routes=[
@@ -205,7 +207,10 @@ class StandInApp:
         return _json({"copyright": self.replay.copyright, "teams": found})
 
     async def status(self, request: Request) -> Response:
-        return _json(self.replay.status())
+        body = self.replay.status()
+        if self.faults is not None:
+            body["faults"] = self.faults.snapshot()
+        return _json(body)
 
 
 class StandIn:
@@ -214,6 +219,8 @@ class StandIn:
     ``recordings``: a directory (scanned with :func:`sts.recordings.scan_recordings`) or a scan.
     ``speed``: virtual seconds per real second. ``start_in``: virtual seconds from the start of the
     replay to the first game's first pitch; ``stagger``: virtual seconds between first pitches.
+    ``faults``: a :class:`~sts.standin.faults.FaultPlan` to inject upstream faults into ``/api/…``
+    requests (counters in ``/standin/status`` under ``faults``).
     ``origin``: the real Unix epoch at which the replay started (default: now), so a restarted
     stand-in resumes the same replay; the virtual clock is ``ScaledClock(origin, <origin as UTC
     datetime>, speed)`` (:attr:`clock`), which the scheduler can share.
@@ -229,12 +236,15 @@ class StandIn:
         start_in: float = 1200.0,
         stagger: float = 0.0,
         origin: float | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.recordings = recordings if isinstance(recordings, Recordings) else scan_recordings(recordings)
         origin_real = time.time() if origin is None else float(origin)
         self.clock = ScaledClock(origin_real, datetime.fromtimestamp(origin_real, UTC), speed)
         self.replay = Replay(self.recordings, self.clock, start_in=start_in, stagger=stagger)
         self.http = StandInApp(self.replay)
+        self.faults = None if faults is None else FaultInjector(faults, self.http)
+        self.http.faults = self.faults
         self.host = host
         self.port = port
         self.base_url: str | None = None
@@ -253,7 +263,8 @@ class StandIn:
         except OSError:
             sock.close()
             raise
-        config = uvicorn.Config(self.http.app, log_level="warning", access_log=False, lifespan="off")
+        app = self.http.app if self.faults is None else self.faults.wrap(self.http.app)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         server = uvicorn.Server(config)
         self._server = server
         self._task = asyncio.create_task(server.serve(sockets=[sock]))
