@@ -10,12 +10,17 @@ topic carries many event types) and its id is cached. Decoding fetches the write
 (cached) and reads with this codec's own schema of the same record (Avro schema resolution: old
 readers ignore new fields, new readers fill defaults), or with the writer schema when this codec
 does not know that record.
+
+A codec may be pinned to an earlier version of some records (``versions={"Pitch": 1}``, taken from
+``schemas/history``, see :mod:`sts.events.versions`): it then writes and reads those records as a
+producer or consumer that has not been upgraded yet would.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +29,9 @@ from fastavro.validation import ValidationError
 
 from sts.errors import SchemaError
 from sts.events.model import GameEvent
+from sts.events.versions import SCHEMAS_DIR, schema_version
 from sts.ports import Message, SchemaRegistry
 
-SCHEMAS_DIR = Path(__file__).parent / "schemas"
 MAGIC = 0
 
 
@@ -70,9 +75,22 @@ class AvroCodec:
     :class:`sts.errors.SchemaError` for anything that is not a readable event.
     """
 
-    def __init__(self, registry: SchemaRegistry, schemas_dir: Path = SCHEMAS_DIR) -> None:
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        schemas_dir: Path = SCHEMAS_DIR,
+        *,
+        versions: Mapping[str, int] | None = None,
+    ) -> None:
         self.registry = registry
         self.schemas = load_schemas(schemas_dir)
+        for name, version in (versions or {}).items():
+            if name not in self.schemas:
+                raise SchemaError(f"cannot pin {name!r} to version {version}: no such schema")
+            try:
+                self.schemas[name] = _Schema(schema_version(name, version, schemas_dir).raw)
+            except (ValueError, KeyError, fastavro.schema.SchemaParseException) as exc:
+                raise SchemaError(f"{name} version {version} is not a valid Avro schema: {exc}") from exc
         self._ids: dict[str, int] = {}  # subject → id
         self._writers: dict[int, _Schema] = {}  # id → writer schema
 

@@ -40,6 +40,7 @@ from sts.domain.plays import (
     play_record,
     substitution_record,
 )
+from sts.domain.review import review_record
 from sts.events.model import GameEvent
 
 NAMESPACE = uuid.UUID("6d1f3a52-5c1e-4f0b-9b59-5b1f0c2d7a10")
@@ -122,7 +123,9 @@ def _play_events(ctx: _Ctx, play: F.Json, abi: int) -> Iterator[GameEvent]:
             sub = substitution_record(ev, idx, ctx.sides(play))
             yield ctx.event(SUBSTITUTION, f"{abi}/{idx}", {**pos, **sub})
         if ev.get("isPitch") is True:
-            yield ctx.event(PITCH, f"{abi}/{idx}", {**pos, **rec}, digest((pos_digest, rec_digest)))
+            # the review fields (Pitch v2) need no digest of their own: reviewDetails is in rec's extra
+            fields = {**pos, **rec, **review_record(ev)}
+            yield ctx.event(PITCH, f"{abi}/{idx}", fields, digest((pos_digest, rec_digest)))
     if F.dig(play, "about", "isComplete") is True:
         rec = play_record(play, abi, records)
         content = digest({**rec, "play_events": digests})
