@@ -51,6 +51,14 @@ def standin(
     origin: Annotated[
         float | None, typer.Option(help="real Unix epoch the replay started at (resumes that replay)")
     ] = None,
+    revise: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="inject a correction after a game's Final: GAMEPK:KIND[:DELAY[:ATBATINDEX]], KIND one of"
+            " hit-to-error, overturn, runner-credits; DELAY in clock seconds after Final (default 600);"
+            " repeatable"
+        ),
+    ] = None,
 ) -> None:
     """Replay recorded games as a local MLB Stats API until Ctrl-C."""
     from sts.standin import StandIn
@@ -65,7 +73,20 @@ def standin(
     if not rec.games:
         typer.echo(f"no final GUMBO feed found under {root}: nothing to replay", err=True)
         raise typer.Exit(2)
-    server = StandIn(rec, speed, port=port, start_in=start_in, stagger=stagger, origin=origin)
+    from sts.standin.replay import UnknownGame
+    from sts.standin.revisions import Revision, RevisionError
+
+    try:
+        revisions = [Revision.parse(text) for text in revise or []]
+        server = StandIn(
+            rec, speed, port=port, start_in=start_in, stagger=stagger, origin=origin, revisions=revisions
+        )
+    except RevisionError as exc:
+        typer.echo(f"--revise: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except UnknownGame as exc:
+        typer.echo(f"--revise: game {exc.args[0]} is not replayed", err=True)
+        raise typer.Exit(2) from None
 
     async def run() -> None:
         base_url = await server.start()
@@ -79,6 +100,9 @@ def standin(
         )
         for game in server.replay.status()["games"]:
             typer.echo(f"  {game['gamePk']}  first pitch {game['replayFirstPitch']}  now {game['state']}")
+        for r in revisions:
+            tc = server.replay.get(r.game_pk).timeline.timecodes[-1]
+            typer.echo(f"  correction: {r.game_pk} {r.kind} served from timecode {tc} (game time)")
         typer.echo(f"serving the Stats API at {base_url}  (status: {base_url}/standin/status; Ctrl-C stops)")
         await server.wait()
 

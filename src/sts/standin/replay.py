@@ -11,6 +11,7 @@ Pure apart from reading the clock; the HTTP layer (:mod:`sts.standin.server`) on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from sts.clock import ScaledClock
 from sts.recordings import RecordedGame, Recordings
 from sts.standin.diffpatch import MAX_PATCH_SPAN, json_diff
+from sts.standin.revisions import Revision, inject
 from sts.standin.synth import status_of, synthesize
 from sts.standin.timeline import GameTimeline, parse_timecode
 
@@ -66,7 +68,13 @@ class Replay:
     """Every replayed game on the clock ``clock`` (see the module doc for the time mapping)."""
 
     def __init__(
-        self, recordings: Recordings, clock: ScaledClock, *, start_in: float = 1200.0, stagger: float = 0.0
+        self,
+        recordings: Recordings,
+        clock: ScaledClock,
+        *,
+        start_in: float = 1200.0,
+        stagger: float = 0.0,
+        revisions: Sequence[Revision] = (),
     ) -> None:
         self.recordings = recordings
         self.clock = clock
@@ -85,6 +93,8 @@ class Replay:
                 continue
             i = len(self.games)
             self.games[pk] = ReplayedGame(game, timeline, i, v0 + start_in + i * stagger)
+        for revision in revisions:  # corrections after Final (raises RevisionError when impossible)
+            inject(self.get(revision.game_pk).timeline, revision)
         self.copyright = next(
             (str(g.feed["copyright"]) for g in recordings.games.values() if "copyright" in g.feed), COPYRIGHT
         )
@@ -122,7 +132,9 @@ class Replay:
         return [tc for t, tc in zip(tl.times, tl.timecodes, strict=True) if t <= now]
 
     def feed(self, pk: int, index: int) -> JSON:
-        return synthesize(self.get(pk).timeline, index)
+        tl = self.get(pk).timeline
+        override = tl.feed_override(index)  # an injected correction (sts.standin.revisions)
+        return override if override is not None else synthesize(tl, index)
 
     def diff_patch(self, pk: int, start: str, end: str | None = None) -> Any:
         """``/feed/live/diffPatch``: ``[]`` when nothing changed between the states of ``start`` and
@@ -145,6 +157,9 @@ class Replay:
         feed's ``liveData.linescore`` (derived from the final feed when no file was recorded)."""
         game = self.get(pk)
         index = self.state_index(pk)
+        revised = game.timeline.feed_override(index)
+        if revised is not None:
+            return {"copyright": self.copyright, **revised["liveData"]["linescore"]}
         if game.timeline.states[index].phase == "final" and game.game.linescore is not None:
             return game.game.linescore
         return {"copyright": self.copyright, **self.feed(pk, index)["liveData"]["linescore"]}
@@ -154,6 +169,9 @@ class Replay:
         ``liveData.boxscore`` (which holds the final values at every state: a known gap)."""
         game = self.get(pk)
         index = self.state_index(pk)
+        revised = game.timeline.feed_override(index)
+        if revised is not None:
+            return {"copyright": self.copyright, **revised["liveData"]["boxscore"]}
         if game.timeline.states[index].phase == "final" and game.game.boxscore is not None:
             return game.game.boxscore
         return {"copyright": self.copyright, **self.feed(pk, index)["liveData"]["boxscore"]}
@@ -169,7 +187,7 @@ class Replay:
         teams: JSON = {}
         score: JSON = {}
         if state.phase in ("live", "final"):
-            score = synthesize(tl, index)["liveData"]["linescore"].get("teams", {})
+            score = self.feed(game.game_pk, index)["liveData"]["linescore"].get("teams", {})
         for side in ("away", "home"):
             team = gd["teams"][side]
             record = dict(team.get("record", {}).get("leagueRecord", {}))

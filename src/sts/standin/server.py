@@ -25,6 +25,7 @@ import json
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from sts.clock import ScaledClock
 from sts.recordings import Recordings, scan_recordings
 from sts.standin.faults import FaultInjector, FaultPlan
 from sts.standin.replay import FutureTimecode, Replay, UnknownGame
+from sts.standin.revisions import Revision
 
 JSON = dict[str, Any]
 _CACHE_SIZE = 32
@@ -223,7 +225,8 @@ class StandIn:
     requests (counters in ``/standin/status`` under ``faults``).
     ``origin``: the real Unix epoch at which the replay started (default: now), so a restarted
     stand-in resumes the same replay; the virtual clock is ``ScaledClock(origin, <origin as UTC
-    datetime>, speed)`` (:attr:`clock`), which the scheduler can share.
+    datetime>, speed)`` (:attr:`clock`), which the scheduler can share. ``revisions``: corrections
+    injected after a game's Final (:mod:`sts.standin.revisions`).
     """
 
     def __init__(
@@ -237,11 +240,14 @@ class StandIn:
         stagger: float = 0.0,
         origin: float | None = None,
         faults: FaultPlan | None = None,
+        revisions: Sequence[Revision] = (),
     ) -> None:
         self.recordings = recordings if isinstance(recordings, Recordings) else scan_recordings(recordings)
         origin_real = time.time() if origin is None else float(origin)
         self.clock = ScaledClock(origin_real, datetime.fromtimestamp(origin_real, UTC), speed)
-        self.replay = Replay(self.recordings, self.clock, start_in=start_in, stagger=stagger)
+        self.replay = Replay(
+            self.recordings, self.clock, start_in=start_in, stagger=stagger, revisions=revisions
+        )
         self.http = StandInApp(self.replay)
         self.faults = None if faults is None else FaultInjector(faults, self.http)
         self.http.faults = self.faults

@@ -73,6 +73,7 @@ class State:
     plays: int = 0
     events: int = 0
     complete: bool = False
+    revision: int = 0  # final states appended by :func:`sts.standin.revisions.inject` count 1, 2, …
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,7 @@ class GameTimeline:
         self._timing()
         self._facts()
         self._states()
+        self.overrides: dict[int, JSON] = {}  # state index -> feed served instead of the synthesized one
 
     def person(self, pid: int) -> JSON:
         """A ``{id, fullName, link}`` reference to a player of this game."""
@@ -315,6 +317,22 @@ class GameTimeline:
                 self.times.append(sec)
                 self.states.append(st)
         self.timecodes = [timecode(t) for t in self.times]
+
+    def append_final(self, at: int, feed: JSON) -> int:
+        """Append a later final state (a correction, :mod:`sts.standin.revisions`) at original time
+        ``at`` (after every state), served as ``feed``; returns its index."""
+        if at <= self.times[-1]:
+            raise ValueError(f"a state appended at {at} must come after the last one ({self.times[-1]})")
+        last = self.states[-1]
+        self.times.append(int(at))
+        self.states.append(State("final", last.plays, last.events, True, last.revision + 1))
+        self.timecodes.append(timecode(at))
+        self.overrides[len(self.states) - 1] = feed
+        return len(self.states) - 1
+
+    def feed_override(self, index: int) -> JSON | None:
+        """The feed appended for state ``index`` (``None``: the state is synthesized as usual)."""
+        return self.overrides.get(index)
 
     def index_at(self, epoch: float) -> int:
         """Index of the state in force at original time ``epoch`` (the first state if earlier)."""
