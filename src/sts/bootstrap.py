@@ -23,6 +23,7 @@ from sts.events.codec import AvroCodec
 from sts.ports import (
     TOPIC_GAME_EVENTS,
     TOPIC_GAME_EVENTS_DLQ,
+    TOPIC_NOTABLE_MOMENTS,
     TOPIC_SNAPSHOTS_DLQ,
     EventBus,
     ObjectStore,
@@ -117,6 +118,7 @@ async def ensure_topics(bus: EventBus, partitions: int) -> None:
     await bus.create_topic(TopicSpec(TOPIC_GAME_EVENTS, partitions=partitions))
     await bus.create_topic(TopicSpec(TOPIC_GAME_EVENTS_DLQ, partitions=1))
     await bus.create_topic(TopicSpec(TOPIC_SNAPSHOTS_DLQ, partitions=1))
+    await bus.create_topic(TopicSpec(TOPIC_NOTABLE_MOMENTS, partitions=partitions))
 
 
 async def open_backends(settings: Settings) -> Backends:

@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(default="auto", description="log rendering")
     log_level: str = Field(default="INFO", description="log level")
 
+    # notable moments (sts.moments; docs/moments.md). Lists from the environment are JSON: [90, 100]
+    moments_disabled_rules: list[str] = Field(default=[], description="notable-moment rules switched off")
+    moments_no_hitter_after_inning: int = Field(default=6, description="no-hitter watch from this inning on")
+    moments_late_inning: int = Field(default=9, description="tying / go-ahead runs from this inning on")
+    moments_pitch_count_thresholds: list[int] = Field(default=[100], description="pitch counts to report")
+    moments_velocity_baseline_pitches: int = Field(default=10, description="baseline: first N of a type")
+    moments_velocity_window: int = Field(default=5, description="recent pitches of a type compared with it")
+    moments_velocity_drop_mph: float = Field(default=2.5, description="velocity drop (mph) to report")
+    moments_velocity_pitch_types: list[str] = Field(default=["FF", "SI", "FC"], description="types watched")
+    moments_milestone_home_runs_every: int = Field(default=100, description="career HR milestones")
+    moments_milestone_hits_every: int = Field(default=500, description="career hit milestones")
+
     @classmethod
     def settings_customise_sources(
         cls,

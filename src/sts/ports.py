@@ -29,6 +29,7 @@ BUCKETS = (BUCKET_LIVE, BUCKET_CURRENT, BUCKET_HISTORICAL)
 TOPIC_GAME_EVENTS = "mlb.game-events"
 TOPIC_GAME_EVENTS_DLQ = "mlb.game-events.dlq"
 TOPIC_SNAPSHOTS_DLQ = "mlb.snapshots.dlq"
+TOPIC_NOTABLE_MOMENTS = "mlb.notable-moments"
 
 
 # --------------------------------------------------------------------------- object store
