@@ -20,6 +20,7 @@ from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import Backends
 from sts.clock import Clock
 from sts.ports import TOPIC_GAME_EVENTS
+from sts.services.budget import RequestBudget
 from sts.services.ingest import Ingestor, IngestResult, Snapshot
 from sts.services.leader import LeaderElection, run_while_leading
 from sts.services.processor import Processor
@@ -54,6 +55,10 @@ class Pipeline:
     def __post_init__(self) -> None:
         b = self.backends
         self.ingestor = Ingestor(b.store, b.bus, b.codec)
+        # one request budget for every upstream request: the client takes a token before each attempt
+        if self.client.budget is None:
+            self.client.budget = RequestBudget(self.config.budget_rate, self.config.budget_burst, self.clock)
+        self.budget = self.client.budget
         self.scheduler = Scheduler(
             self._fetch_schedule,
             self._fetch_feed,
@@ -61,6 +66,8 @@ class Pipeline:
             self.clock,
             self.config,
             on_result=self._record,
+            fetch_changes=self.client.game_changes,
+            budget=self.budget if isinstance(self.budget, RequestBudget) else None,
         )
         self.processor = Processor(b.bus, b.codec, b.database_url, group=PROCESSOR_GROUP)
         self.stats_updater = stats_updater(b.bus, b.codec, b.store, b.database_url)
