@@ -48,6 +48,16 @@ CONSUMER_LAG = Gauge("sts_consumer_lag", "Records not yet committed by a consume
 DEAD_LETTERS = Counter(
     "sts_dead_letters_total", "Messages written to a dead-letter topic", ["topic", "reason"]
 )
+DEAD_LETTERS_PENDING = Gauge(
+    "sts_dead_letters_pending",
+    "Dead-letter entries waiting for a retry or a purge (depth), by dead-letter topic and group",
+    ["topic", "group"],
+)
+DEAD_LETTER_OLDEST_AGE = Gauge(
+    "sts_dead_letter_oldest_pending_age_seconds",
+    "Age of the oldest pending dead-letter entry (seconds since it failed), by topic and group",
+    ["topic", "group"],
+)
 
 # -- processor
 PROCESS_LATENCY = Histogram(
