@@ -8,6 +8,7 @@
     ├── SchemaError                 an event does not match its Avro schema / registry refused it
     ├── UpstreamError               the MLB Stats API (or the stand-in) failed
     │   ├── UpstreamUnavailable     could not connect / timed out after all retries
+    │   │   └── CircuitOpen         the host's circuit breaker is open: no request was sent
     │   ├── UpstreamStatusError     a non-retryable HTTP status (4xx) or 5xx after all retries
     │   └── UpstreamDataError       a response that is not JSON or not the expected shape
     └── SnapshotRejected            a fetched snapshot that failed validation (carries the reason)
@@ -53,6 +54,16 @@ class UpstreamError(STSError):
 
 class UpstreamUnavailable(UpstreamError):
     """Could not reach the API (connection error or timeout) after every retry."""
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """The circuit breaker of ``host`` is open (too many recent failures): no request was sent."""
+
+    def __init__(self, host: str, retry_after: float, reason: str = "") -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"circuit open for host {host}{why}, retry after {retry_after:.1f}s")
+        self.host = host
+        self.retry_after = retry_after
 
 
 class UpstreamStatusError(UpstreamError):

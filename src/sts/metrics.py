@@ -26,6 +26,17 @@ UPSTREAM_BYTES = Counter(
 UPSTREAM_RETRIES = Counter(
     "sts_upstream_retries_total", "Retried MLB API requests, by endpoint", ["endpoint"]
 )
+UPSTREAM_CIRCUIT_STATE = Gauge(
+    "sts_upstream_circuit_state", "Circuit breaker per MLB API host: 0 closed, 1 half-open, 2 open", ["host"]
+)
+UPSTREAM_CIRCUIT_TRANSITIONS = Counter(
+    "sts_upstream_circuit_transitions_total",
+    "Circuit breaker transitions, by host and new state",
+    ["host", "state"],
+)
+UPSTREAM_CIRCUIT_REJECTED = Counter(
+    "sts_upstream_circuit_rejected_total", "Requests not sent because the host's circuit was open", ["host"]
+)
 
 # -- ingestion
 SNAPSHOTS_STORED = Counter("sts_snapshots_stored_total", "Validated snapshots stored in mlb-live")

@@ -146,7 +146,8 @@ async def test_dropped_connection_is_retried_then_reported(fake: FakeMLB, client
 
 async def test_backoff_grows_exponentially_with_full_jitter(fake: FakeMLB, base_url: str) -> None:
     top, jittered = SleepRecorder(), SleepRecorder()
-    kwargs = {"retries": 6, "backoff_base": 0.1, "backoff_max": 2.0}
+    # no circuit breaker here: its default (open after 5 consecutive failures) would cut the 6th retry
+    kwargs = {"retries": 6, "backoff_base": 0.1, "backoff_max": 2.0, "breaker": None}
     async with MLBClient(base_url, sleep=top, rand=lambda: 1.0, **kwargs) as c:  # type: ignore[arg-type]
         fake.fail_next(6, status=500)
         await c.teams()

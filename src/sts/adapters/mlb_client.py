@@ -17,6 +17,9 @@ Contract:
   :class:`UpstreamDataError` instead, as their callers have nothing to dead-letter.
 - Parsing is tolerant: unknown fields are kept, missing optional ones are not an error. The client
   checks nothing about the structure beyond "is JSON" (and "is an object" for the dict methods).
+- A circuit breaker per host (:mod:`sts.adapters.circuit_breaker`) is asked before every attempt:
+  after repeated timeouts/connection errors/5xx/429 it opens and calls raise :class:`CircuitOpen`
+  (an :class:`UpstreamUnavailable`) at once until a trial request after the cool-down succeeds.
 - Metrics: ``sts_upstream_requests_total{endpoint,status}`` per attempt (status is the HTTP code or
   ``timeout``/``connect_error``/``transport_error``), latency and bytes per endpoint, and a retry count.
 """
@@ -37,13 +40,15 @@ from typing import Any, Protocol, Self
 import httpx
 
 from sts import __version__ as _sts_version
+from sts.adapters.circuit_breaker import BreakerConfig, CircuitBreaker, Permit
 from sts.config import MLB_API_DEFAULT
 from sts.domain.feed_meta import DiffShape, diff_shape, meta_timestamp, meta_wait, patch_timestamp
-from sts.errors import UpstreamDataError, UpstreamStatusError, UpstreamUnavailable
+from sts.errors import CircuitOpen, UpstreamDataError, UpstreamStatusError, UpstreamUnavailable
 from sts.metrics import UPSTREAM_BYTES, UPSTREAM_LATENCY, UPSTREAM_REQUESTS, UPSTREAM_RETRIES
 
 USER_AGENT = f"STS/{_sts_version} (MLB Statistics Tracking System; python-httpx/{httpx.__version__})"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+DEFAULT_BREAKER = BreakerConfig()
 _THREAD_PARSE_BYTES = 256 * 1024  # parse bigger bodies off the event loop (a full feed is 1-3 MB)
 
 SleepFn = Callable[[float], Awaitable[None]]
@@ -159,6 +164,9 @@ class MLBClient:
     ``client`` lets the composition root share an :class:`httpx.AsyncClient` (the caller then owns it).
     ``budget`` (settable later as :attr:`budget`): a request gate, e.g. the scheduler's token bucket,
     awaited before every attempt.
+    ``breaker``: when the circuit breaker of a host opens (:mod:`sts.adapters.circuit_breaker`; one
+    per host, cooling down on ``clock``); ``None`` turns it off. While a host's circuit is open every
+    call raises :class:`~sts.errors.CircuitOpen` at once, without sending a request.
     """
 
     def __init__(
@@ -178,6 +186,7 @@ class MLBClient:
         max_concurrency: int = 8,
         client: httpx.AsyncClient | None = None,
         budget: RequestGate | None = None,
+        breaker: BreakerConfig | None = DEFAULT_BREAKER,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
@@ -195,6 +204,8 @@ class MLBClient:
         self._sleep = sleep
         self._rand = rand
         self._clock: ClockFn = clock or (lambda: datetime.now(UTC))
+        self._breaker_config = breaker
+        self._breakers: dict[str, CircuitBreaker] = {}  # per host; cool-downs on ``clock``
         self._owns_client = client is None
         connect = min(timeout, 5.0) if connect_timeout is None else connect_timeout
         self._http = client or httpx.AsyncClient(
@@ -325,12 +336,14 @@ class MLBClient:
         """GET with retries; returns the 2xx response (body parsed, parse errors kept) or raises."""
         request = self._http.build_request("GET", path, params=params)
         url = str(request.url)
+        breaker = self.breaker_for(request.url)
         last_exc: httpx.RequestError | None = None
         last_status: tuple[int, str] | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 UPSTREAM_RETRIES.labels(endpoint).inc()
             retry_after: float | None = None
+            permit = self._permit(breaker, last_exc, last_status, url)
             started = time.perf_counter()
             try:
                 if self.budget is not None:
@@ -339,11 +352,19 @@ class MLBClient:
                     started = time.perf_counter()  # latency excludes waiting for a slot
                     response = await self._http.send(request)
             except httpx.RequestError as exc:
+                if breaker is not None and permit is not None:
+                    breaker.record(permit, ok=False)
                 elapsed = time.perf_counter() - started
                 UPSTREAM_LATENCY.labels(endpoint).observe(elapsed)
                 UPSTREAM_REQUESTS.labels(endpoint, _transport_label(exc)).inc()
                 last_exc, last_status = exc, None
+            except BaseException:
+                if breaker is not None and permit is not None:
+                    breaker.abandon(permit)
+                raise
             else:
+                if breaker is not None and permit is not None:
+                    breaker.record(permit, ok=response.status_code not in RETRYABLE_STATUSES)
                 elapsed = time.perf_counter() - started
                 body = response.content
                 UPSTREAM_LATENCY.labels(endpoint).observe(elapsed)
@@ -374,6 +395,35 @@ class MLBClient:
             raise UpstreamStatusError(url, *last_status)
         assert last_exc is not None
         raise UpstreamUnavailable(self._unavailable_message(url, last_exc)) from last_exc
+
+    def breaker_for(self, url: httpx.URL) -> CircuitBreaker | None:
+        """The circuit breaker of ``url``'s host (``host:port``), made on first use; ``None`` if off."""
+        if self._breaker_config is None:
+            return None
+        host = f"{url.host}:{url.port}" if url.port else url.host
+        breaker = self._breakers.get(host)
+        if breaker is None:
+            breaker = CircuitBreaker(host, self._breaker_config, lambda: self._clock().timestamp())
+            self._breakers[host] = breaker
+        return breaker
+
+    def _permit(
+        self,
+        breaker: CircuitBreaker | None,
+        last_exc: httpx.RequestError | None,
+        last_status: tuple[int, str] | None,
+        url: str,
+    ) -> Permit | None:
+        """Leave from the host's breaker for one attempt; :class:`CircuitOpen` (chained to the last
+        failure of this call, if any) while it is open."""
+        if breaker is None:
+            return None
+        try:
+            return breaker.acquire()
+        except CircuitOpen as exc:
+            if last_status is not None:
+                raise exc from UpstreamStatusError(url, *last_status)
+            raise exc from last_exc
 
     def _unavailable_message(self, url: str, exc: httpx.RequestError) -> str:
         attempts = self.retries + 1

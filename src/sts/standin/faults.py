@@ -212,10 +212,10 @@ class FaultInjector:
                 await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
                 # returning here, response unfinished: the server drops the connection
         else:  # stale, out_of_order
-            body = self._older(kind, scope)
-            if body is None:
+            older = self._older(kind, scope)
+            if older is None:
                 return False
-            await _replay_response(send, 200, [(b"content-type", b"application/json;charset=UTF-8")], body)
+            await _replay_response(send, 200, [(b"content-type", b"application/json;charset=UTF-8")], older)
         self.injected[kind] += 1
         return True
 
