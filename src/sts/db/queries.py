@@ -12,8 +12,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-# Tables of other subsystems (event bus, registry, Alembic): never part of the game model.
-_FOREIGN_PREFIXES = ("bus_", "registry_", "alembic_")
+# Tables of other subsystems (event bus, registry, Alembic, dead-letter state): never part of the game model.
+_FOREIGN_PREFIXES = ("bus_", "registry_", "alembic_", "dead_letter")
 VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {"processed_events": ("processed_at",)}
 """Columns that record when a row was written rather than a fact; left out of checksums by default."""
 
