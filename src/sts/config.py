@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     )
 
     poll_interval_seconds: float = Field(default=10.0, description="fixed poll interval for live games")
+    fetch_mode: Literal["incremental", "full"] = Field(
+        default="incremental",
+        description="live feeds: incremental (diffPatch on the last state, full feed as fallback) or full",
+    )
     schedule_interval_seconds: float = Field(default=300.0, description="how often the schedule is polled")
     pregame_lead_seconds: float = Field(default=1800.0, description="start polling a game this long before")
     http_timeout_seconds: float = Field(default=10.0, description="MLB API request timeout")

@@ -37,6 +37,17 @@ UPSTREAM_CIRCUIT_TRANSITIONS = Counter(
 UPSTREAM_CIRCUIT_REJECTED = Counter(
     "sts_upstream_circuit_rejected_total", "Requests not sent because the host's circuit was open", ["host"]
 )
+FETCH_BYTES = Counter(
+    "sts_fetch_bytes_total",
+    "Bytes of live-feed responses received by the feed fetcher, by request kind (full, patch, timestamps)",
+    ["kind"],
+)
+FETCH_REQUESTS = Counter(
+    "sts_fetch_requests_total", "Live-feed requests made by the feed fetcher, by kind", ["kind"]
+)
+FETCH_FALLBACKS = Counter(
+    "sts_fetch_fallbacks_total", "Incremental fetches answered by a full feed instead, by reason", ["reason"]
+)
 
 # -- ingestion
 SNAPSHOTS_STORED = Counter("sts_snapshots_stored_total", "Validated snapshots stored in mlb-live")

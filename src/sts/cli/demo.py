@@ -182,7 +182,10 @@ async def _run_pipeline(
                 from sts.services.leader import LeaderElection
 
                 leader = LeaderElection(backends.database_url, name=socket.gethostname())
-            pipeline = Pipeline(backends, client, clock, config, on_result=on_result, leader=leader)
+            mode = settings.fetch_mode
+            pipeline = Pipeline(
+                backends, client, clock, config, on_result=on_result, leader=leader, fetch_mode=mode
+            )
 
             def on_events(game_pk: int, events: list[Any]) -> None:
                 counts["plays"] += sum(1 for e in events if e.event_type == "PlayCompleted")

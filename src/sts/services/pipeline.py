@@ -21,6 +21,7 @@ from sts.bootstrap import Backends
 from sts.clock import Clock
 from sts.ports import TOPIC_GAME_EVENTS
 from sts.services.budget import RequestBudget
+from sts.services.fetcher import FeedFetcher, FetchMode
 from sts.services.ingest import Ingestor, IngestResult, Snapshot
 from sts.services.leader import LeaderElection, run_while_leading
 from sts.services.processor import Processor
@@ -51,10 +52,12 @@ class Pipeline:
     on_result: Callable[[IngestResult], None] | None = None
     # with a leader election, the scheduler runs only while this process leads (a standby processes)
     leader: LeaderElection | None = None
+    fetch_mode: FetchMode = "incremental"  # see sts.services.fetcher
 
     def __post_init__(self) -> None:
         b = self.backends
         self.ingestor = Ingestor(b.store, b.bus, b.codec)
+        self.fetcher = FeedFetcher(self.client, b.store, mode=self.fetch_mode)
         # one request budget for every upstream request: the client takes a token before each attempt
         if self.client.budget is None:
             self.client.budget = RequestBudget(self.config.budget_rate, self.config.budget_burst, self.clock)
@@ -77,8 +80,7 @@ class Pipeline:
         return await self.client.schedule(start=today - timedelta(days=1), end=today)
 
     async def _fetch_feed(self, game_pk: int) -> Snapshot:
-        fetched = await self.client.feed_live(game_pk)
-        return Snapshot(game_pk, fetched.raw, fetched.url, fetched.fetched_at)
+        return await self.fetcher.fetch(game_pk)
 
     def _record(self, result: IngestResult) -> None:
         if result.outcome == "stored":

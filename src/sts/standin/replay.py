@@ -31,6 +31,31 @@ COPYRIGHT = (
 )
 
 
+CLONE_PK_STEP = 1_000_000  # a clone's gamePk: the recorded one + k * this (above every real gamePk)
+
+
+def clone_recorded(game: RecordedGame, pk: int) -> RecordedGame:
+    """A recorded game under another gamePk: its final feed (and schedule entry) speak of ``pk`` wherever
+    the recording names the game (``gamePk``, ``link``, ``gameData.game.pk``/``calendarEventID``); the
+    boxscore and linescore carry no gamePk and are shared."""
+    old = game.game_pk
+    feed = dict(game.feed)
+    feed["gamePk"] = pk
+    feed["link"] = f"/api/v1.1/game/{pk}/feed/live"
+    gd = dict(feed["gameData"])
+    info = dict(gd.get("game", {}))
+    info["pk"] = pk
+    if "calendarEventID" in info:
+        info["calendarEventID"] = str(info["calendarEventID"]).replace(str(old), str(pk))
+    gd["game"] = info
+    feed["gameData"] = gd
+    entry = None
+    if game.schedule_entry is not None:
+        entry = {k: v for k, v in game.schedule_entry.items() if k != "gameGuid"}
+        entry["gamePk"] = pk
+    return RecordedGame(pk, feed, game.source, game.boxscore, game.linescore, entry)
+
+
 class UnknownGame(LookupError):
     """No replayed game has this gamePk."""
 
@@ -75,6 +100,8 @@ class Replay:
         start_in: float = 1200.0,
         stagger: float = 0.0,
         revisions: Sequence[Revision] = (),
+        slate: int = 0,
+        slate_shift: float = 60.0,
     ) -> None:
         self.recordings = recordings
         self.clock = clock
@@ -93,11 +120,45 @@ class Replay:
                 continue
             i = len(self.games)
             self.games[pk] = ReplayedGame(game, timeline, i, v0 + start_in + i * stagger)
+        self.clone_of: dict[int, int] = {}  # clone gamePk -> recorded gamePk
+        self._add_clones(slate, slate_shift)
         for revision in revisions:  # corrections after Final (raises RevisionError when impossible)
             inject(self.get(revision.game_pk).timeline, revision)
         self.copyright = next(
             (str(g.feed["copyright"]) for g in recordings.games.values() if "copyright" in g.feed), COPYRIGHT
         )
+
+    def _add_clones(self, slate: int, shift: float) -> None:
+        """Fill a slate of ``slate`` games: recorded games replayed again (in gamePk order, round robin)
+        under gamePk ``recorded + k * CLONE_PK_STEP`` (k = 1, 2 … per round), the j-th clone throwing its
+        first pitch ``(j + 1) * shift`` virtual seconds after its recorded game's."""
+        recorded = list(self.games.values())
+        for j in range(max(0, slate - len(recorded))):
+            if not recorded:
+                break
+            source = recorded[j % len(recorded)]
+            pk = source.game_pk + (j // len(recorded) + 1) * CLONE_PK_STEP
+            game = clone_recorded(source.game, pk)
+            first_pitch = source.replay_first_pitch + (j + 1) * shift
+            self.games[pk] = ReplayedGame(game, GameTimeline(game.feed), len(self.games), first_pitch)
+            self.clone_of[pk] = source.game_pk
+
+    def changes(self, since: float, sport_ids: set[int] | None = None) -> JSON:
+        """``/api/v1/game/changes?updatedSince=``: the games whose served state changed in ``(since, now]``
+        (virtual Unix epochs), i.e. one of whose timeline states (injected corrections included) became
+        served then, as schedule entries (the shape MLB answers with)."""
+        now = self.now()
+        entries = []
+        if sport_ids is None or 1 in sport_ids:
+            for game in sorted(self.games.values(), key=lambda g: (g.replay_first_pitch, g.game_pk)):
+                shown = (game.replay_first_pitch + (t - game.timeline.first_pitch) for t in game.timeline.times)
+                if any(since < t <= now for t in shown):
+                    entries.append(self.schedule_entry(game))
+        live = sum(1 for e in entries if e["status"]["abstractGameState"] == "Live")
+        totals = {"totalItems": len(entries), "totalEvents": 0, "totalGames": len(entries),
+                  "totalGamesInProgress": live}  # fmt: skip
+        day = [{"date": self.replay_day, **totals, "games": entries, "events": []}] if entries else []
+        return {"copyright": self.copyright, **totals, "dates": day}
 
     # ------------------------------------------------------------------ time
 
