@@ -28,6 +28,10 @@ from sts.services.processor import Processor
 from sts.services.scheduler import Scheduler, SchedulerConfig
 from sts.services.stats_updater import GROUP as STATS_GROUP
 from sts.services.stats_updater import stats_updater
+from sts.moments.consumer import GROUP as MOMENTS_GROUP
+from sts.moments.consumer import moments_consumer
+from sts.moments.baselines import LahmanFeedBaselines
+from sts.moments.rules import RuleSettings
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +78,9 @@ class Pipeline:
         )
         self.processor = Processor(b.bus, b.codec, b.database_url, group=PROCESSOR_GROUP)
         self.stats_updater = stats_updater(b.bus, b.codec, b.store, b.database_url)
+        self.moments = moments_consumer(
+            b.bus, b.codec, b.database_url, RuleSettings.from_settings(b.settings), LahmanFeedBaselines(b.store)
+        )
 
     async def _fetch_schedule(self, now: datetime) -> dict[str, Any]:
         today = now.date()

@@ -151,7 +151,9 @@ class Replay:
         entries = []
         if sport_ids is None or 1 in sport_ids:
             for game in sorted(self.games.values(), key=lambda g: (g.replay_first_pitch, g.game_pk)):
-                shown = (game.replay_first_pitch + (t - game.timeline.first_pitch) for t in game.timeline.times)
+                shown = (
+                    game.replay_first_pitch + (t - game.timeline.first_pitch) for t in game.timeline.times
+                )
                 if any(since < t <= now for t in shown):
                     entries.append(self.schedule_entry(game))
         live = sum(1 for e in entries if e["status"]["abstractGameState"] == "Live")

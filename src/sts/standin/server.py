@@ -9,7 +9,11 @@ Routes (JSON, GET only):
     /api/v1/game/{pk}/boxscore, /linescore    recorded responses once final, else from the feed
     /api/v1/people/{id}, /api/v1/people?personIds=a,b
     /api/v1/teams, /api/v1/teams/{id}
+    /api/v1/game/changes                      ?updatedSince=ISO: games whose served state changed since
     /standin/status                           the virtual clock and every game's state
+
+Every request is logged as ``(virtual time, path)`` in :attr:`StandInApp.requests` (the last
+``REQUEST_LOG_SIZE``), so a test or benchmark can count, at the server, what clients asked for and when.
 
 Errors use MLB's body ``{messageNumber, message, timestamp, traceId}``: 404 for an unknown game or
 person and for a timecode later than the replay has reached, 400 for a malformed parameter.
@@ -24,7 +28,7 @@ import asyncio
 import json
 import socket
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +39,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sts.clock import ScaledClock
 from sts.recordings import Recordings, scan_recordings
@@ -44,6 +49,7 @@ from sts.standin.revisions import Revision
 
 JSON = dict[str, Any]
 _CACHE_SIZE = 32
+REQUEST_LOG_SIZE = 500_000
 
 
 def dumps(payload: Any) -> bytes:
@@ -87,9 +93,11 @@ class StandInApp:
         self.replay = replay
         self.faults: FaultInjector | None = None  # set by StandIn when faults are injected
         self._feeds: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self.requests: deque[tuple[float, str]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.app = Starlette(
             routes=[
                 Route("/api/v1/schedule", self.schedule),
+                Route("/api/v1/game/changes", self.changes),
                 Route("/api/v1.1/game/{pk:int}/feed/live", self.feed),
                 Route("/api/v1/game/{pk:int}/feed/live", self.feed),
                 Route("/api/v1.1/game/{pk:int}/feed/live/timestamps", self.timestamps),
@@ -208,6 +216,29 @@ class StandInApp:
             return mlb_error(404, f"Object not found: team {tid}")
         return _json({"copyright": self.replay.copyright, "teams": found})
 
+    def logged(self, app: ASGIApp) -> ASGIApp:
+        """``app`` with every HTTP request appended to :attr:`requests` as it arrives."""
+
+        async def log_request(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                self.requests.append((self.replay.now(), str(scope.get("path", ""))))
+            await app(scope, receive, send)
+
+        return log_request
+
+    async def changes(self, request: Request) -> Response:
+        since = request.query_params.get("updatedSince")
+        if not since:
+            return mlb_error(400, "Invalid Request: updatedSince is required", 11)
+        try:
+            at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            sports = _ints(request.query_params.get("sportId"))
+        except ValueError:
+            return mlb_error(400, "Invalid Request with value: updatedSince/sportId", 11)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        return _json(self.replay.changes(at.timestamp(), sports))
+
     async def status(self, request: Request) -> Response:
         body = self.replay.status()
         if self.faults is not None:
@@ -226,7 +257,9 @@ class StandIn:
     ``origin``: the real Unix epoch at which the replay started (default: now), so a restarted
     stand-in resumes the same replay; the virtual clock is ``ScaledClock(origin, <origin as UTC
     datetime>, speed)`` (:attr:`clock`), which the scheduler can share. ``revisions``: corrections
-    injected after a game's Final (:mod:`sts.standin.revisions`).
+    injected after a game's Final (:mod:`sts.standin.revisions`). ``slate``: replay this many games,
+    the recorded ones plus clones of them under other gamePks, each ``slate_shift`` virtual seconds
+    later than the one before (:meth:`Replay._add_clones`).
     """
 
     def __init__(
@@ -241,12 +274,20 @@ class StandIn:
         origin: float | None = None,
         faults: FaultPlan | None = None,
         revisions: Sequence[Revision] = (),
+        slate: int = 0,
+        slate_shift: float = 60.0,
     ) -> None:
         self.recordings = recordings if isinstance(recordings, Recordings) else scan_recordings(recordings)
         origin_real = time.time() if origin is None else float(origin)
         self.clock = ScaledClock(origin_real, datetime.fromtimestamp(origin_real, UTC), speed)
         self.replay = Replay(
-            self.recordings, self.clock, start_in=start_in, stagger=stagger, revisions=revisions
+            self.recordings,
+            self.clock,
+            start_in=start_in,
+            stagger=stagger,
+            revisions=revisions,
+            slate=slate,
+            slate_shift=slate_shift,
         )
         self.http = StandInApp(self.replay)
         self.faults = None if faults is None else FaultInjector(faults, self.http)
@@ -270,6 +311,7 @@ class StandIn:
             sock.close()
             raise
         app = self.http.app if self.faults is None else self.faults.wrap(self.http.app)
+        app = self.http.logged(app)  # outermost: faulted requests are counted too
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         server = uvicorn.Server(config)
         self._server = server
