@@ -162,6 +162,7 @@ def info_from_game_info(payload: Mapping[str, Any]) -> dict[str, Any]:
         "away_name": away.get("abbreviation") or away.get("name"),
         "home_name": home.get("abbreviation") or home.get("name"),
         "scheduled_innings": payload.get("scheduled_innings"),
+        "season": payload.get("season"),
         "names": {str(p["person_id"]): p.get("full_name") for p in payload.get("players") or []},
     }
 

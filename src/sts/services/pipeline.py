@@ -19,6 +19,10 @@ import structlog
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import Backends
 from sts.clock import Clock
+from sts.moments.baselines import LahmanFeedBaselines
+from sts.moments.consumer import GROUP as MOMENTS_GROUP
+from sts.moments.consumer import moments_consumer
+from sts.moments.rules import RuleSettings
 from sts.ports import TOPIC_GAME_EVENTS
 from sts.services.budget import RequestBudget
 from sts.services.fetcher import FeedFetcher, FetchMode
@@ -28,10 +32,6 @@ from sts.services.processor import Processor
 from sts.services.scheduler import Scheduler, SchedulerConfig
 from sts.services.stats_updater import GROUP as STATS_GROUP
 from sts.services.stats_updater import stats_updater
-from sts.moments.consumer import GROUP as MOMENTS_GROUP
-from sts.moments.consumer import moments_consumer
-from sts.moments.baselines import LahmanFeedBaselines
-from sts.moments.rules import RuleSettings
 
 log = structlog.get_logger(__name__)
 
@@ -78,9 +78,8 @@ class Pipeline:
         )
         self.processor = Processor(b.bus, b.codec, b.database_url, group=PROCESSOR_GROUP)
         self.stats_updater = stats_updater(b.bus, b.codec, b.store, b.database_url)
-        self.moments = moments_consumer(
-            b.bus, b.codec, b.database_url, RuleSettings.from_settings(b.settings), LahmanFeedBaselines(b.store)
-        )
+        rules = RuleSettings.from_settings(b.settings)
+        self.moments = moments_consumer(b.bus, b.codec, b.database_url, rules, LahmanFeedBaselines(b.store))
 
     async def _fetch_schedule(self, now: datetime) -> dict[str, Any]:
         today = now.date()
@@ -103,7 +102,7 @@ class Pipeline:
     async def lag(self) -> int:
         """Records of ``mlb.game-events`` not yet handled by the processor or the season-stats group."""
         total = 0
-        for group in (PROCESSOR_GROUP, STATS_GROUP):
+        for group in (PROCESSOR_GROUP, STATS_GROUP, MOMENTS_GROUP):
             total += sum((await self.backends.bus.lag(group, TOPIC_GAME_EVENTS)).values())
         return total
 
@@ -113,6 +112,7 @@ class Pipeline:
         consumers = [
             asyncio.create_task(self.processor.run(proc_stop), name="processor"),
             asyncio.create_task(self.stats_updater.run(proc_stop), name="season-stats"),
+            asyncio.create_task(self.moments.run(proc_stop), name="moments"),
         ]
         try:
             if self.leader is None:

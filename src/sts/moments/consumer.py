@@ -1,0 +1,163 @@
+"""The notable-moments consumer: group ``moments`` on ``mlb.game-events``.
+
+It is a :class:`sts.services.processor.Processor` with its own apply (batching, retries and dead letters
+are shared). Per batch, in ONE transaction:
+
+1. ``GameInfo`` / ``PlayCompleted`` / ``GameFinal`` events update the per-game state: ``moment_games``
+   (teams, names, scheduled innings, final flag) and ``moment_plays`` (the compact plays; a revised play
+   replaces its row). Other events are skipped.
+2. For each game touched, :func:`sts.moments.rules.detect` recomputes the moments from that state.
+3. Moments not yet in ``notable_moments`` are published to ``mlb.notable-moments`` (key: gamePk) and
+   inserted. Their ids are deterministic (rule + natural key), so a redelivered batch, a restart or a
+   replay from offset 0 inserts nothing twice; a crash between publish and commit republishes the same
+   ids, which consumers deduplicate.
+
+A moment, once found, stays: a later revision of a play does not delete it (see docs/moments.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg.types.json import Jsonb
+
+from sts.events.model import GameEvent
+from sts.moments.baselines import BaselineSource
+from sts.moments.rules import (
+    EVENT_TYPE,
+    GameContext,
+    Moment,
+    RuleSettings,
+    compact_play,
+    detect,
+    info_from_game_info,
+)
+from sts.ports import TOPIC_NOTABLE_MOMENTS, EventBus
+from sts.services.processor import Apply, Codec, Processor
+
+log = structlog.get_logger(__name__)
+
+GROUP = "moments"
+
+
+async def _merge_info(conn: psycopg.AsyncConnection[Any], game_pk: int, info: dict[str, Any]) -> None:
+    await conn.execute(
+        """
+        INSERT INTO moment_games (game_pk, info) VALUES (%s, %s)
+        ON CONFLICT (game_pk) DO UPDATE SET info = moment_games.info || EXCLUDED.info
+        """,
+        (game_pk, Jsonb(info)),
+    )
+
+
+async def _store_play(conn: psycopg.AsyncConnection[Any], game_pk: int, play: dict[str, Any]) -> None:
+    await conn.execute(
+        """
+        INSERT INTO moment_plays (game_pk, at_bat_index, play) VALUES (%s, %s, %s)
+        ON CONFLICT (game_pk, at_bat_index) DO UPDATE SET play = EXCLUDED.play
+        WHERE moment_plays.play IS DISTINCT FROM EXCLUDED.play
+        """,
+        (game_pk, play["abi"], Jsonb(play)),
+    )
+
+
+async def load_game(conn: psycopg.AsyncConnection[Any], game_pk: int) -> tuple[dict[str, Any], list[Any]]:
+    """The stored state of one game: its info document and its compact plays."""
+    cur = await conn.execute("SELECT info FROM moment_games WHERE game_pk = %s", (game_pk,))
+    row = await cur.fetchone()
+    cur = await conn.execute(
+        "SELECT play FROM moment_plays WHERE game_pk = %s ORDER BY at_bat_index", (game_pk,)
+    )
+    return (row[0] if row else {}), [r[0] for r in await cur.fetchall()]
+
+
+async def _insert(conn: psycopg.AsyncConnection[Any], m: Moment) -> bool:
+    cur = await conn.execute(
+        """
+        INSERT INTO notable_moments (event_id, game_pk, rule, natural_key, at_bat_index, inning,
+                                     half_inning, team_id, player_ids, headline, details)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT DO NOTHING
+        """,
+        (
+            m.event_id, m.game_pk, m.rule, m.key, m.at_bat_index, m.inning, m.half, m.team_id,
+            list(m.player_ids), m.headline, Jsonb(dict(m.details)),
+        ),
+    )  # fmt: skip
+    return cur.rowcount == 1
+
+
+def moments_apply(
+    bus: EventBus,
+    codec: Codec,
+    settings: RuleSettings | None = None,
+    baselines: BaselineSource | None = None,
+) -> Apply:
+    """The apply function of the ``moments`` group (see the module docstring)."""
+    rules = settings or RuleSettings()
+
+    async def evaluate(
+        conn: psycopg.AsyncConnection[Any], game_pk: int, timecode: str | None
+    ) -> list[Moment]:
+        info, plays = await load_game(conn, game_pk)
+        if (
+            baselines is not None
+            and rules.on("career_milestone")
+            and "baselines" not in info
+            and timecode
+            and info.get("season")
+        ):
+            known, note = await baselines.before_game(conn, game_pk, int(info["season"]), timecode)
+            info = {**info, "baselines": {str(k): v for k, v in known.items()}, "baselines_note": note}
+            await _merge_info(conn, game_pk, {"baselines": info["baselines"], "baselines_note": note})
+            log.info("career baselines", game_pk=game_pk, known=len(known), note=note)
+        career = {int(k): v for k, v in (info.get("baselines") or {}).items()}
+        found = detect(GameContext.from_info(game_pk, info), plays, rules, career)
+        return [m for m in found if await _insert(conn, m)]
+
+    async def apply(conn: psycopg.AsyncConnection[Any], events: Sequence[GameEvent]) -> int:
+        async with conn.transaction():
+            touched: dict[int, str | None] = {}
+            for event in events:
+                pk = event.game_pk
+                if event.event_type == "GameInfo":
+                    await _merge_info(conn, pk, info_from_game_info(event.payload))
+                elif event.event_type == "PlayCompleted":
+                    await _store_play(conn, pk, compact_play(event.payload))
+                elif event.event_type == "GameFinal":
+                    await _merge_info(conn, pk, {"final": True})
+                else:
+                    continue
+                touched[pk] = event.payload.get("timecode") or touched.get(pk)
+            new: list[tuple[Moment, str | None]] = []
+            for pk, timecode in touched.items():
+                new += [(m, timecode) for m in await evaluate(conn, pk, timecode)]
+            if new:
+                messages = [
+                    await codec.message(
+                        TOPIC_NOTABLE_MOMENTS, GameEvent(EVENT_TYPE, m.event_id, m.game_pk, m.payload(tc))
+                    )
+                    for m, tc in new
+                ]
+                await bus.publish(messages)
+                for m, _ in new:
+                    log.info("notable moment", game_pk=m.game_pk, rule=m.rule, headline=m.headline)
+        return len(new)
+
+    return apply
+
+
+def moments_consumer(
+    bus: EventBus,
+    codec: Codec,
+    db_url: str,
+    settings: RuleSettings | None = None,
+    baselines: BaselineSource | None = None,
+    **options: Any,
+) -> Processor:
+    """The notable-moments consumer (``run(stop)`` / ``process_available()`` as any :class:`Processor`)."""
+    apply = moments_apply(bus, codec, settings, baselines)
+    return Processor(bus, codec, db_url, group=GROUP, apply=apply, **options)
