@@ -117,7 +117,13 @@ def test_revised_play_gets_a_new_id() -> None:
     revised = load("feed_live_744914.json")
     revised["liveData"]["plays"]["allPlays"][5]["result"]["description"] = "Scorer's change."
     new = derive_events(feed, revised)
-    assert [(e.event_type, e.payload.get("at_bat_index")) for e in new] == [(D.PLAY_COMPLETED, 5)]
+    # the new content, then what changed (issue 5: corrections)
+    assert [(e.event_type, e.payload.get("at_bat_index")) for e in new] == [
+        (D.PLAY_COMPLETED, 5),
+        (D.PLAY_REVISED, 5),
+    ]
+    assert new[1].payload["kind"] == "description"
+    assert new[1].payload["play_event_id"] == new[0].event_id
 
 
 def test_tolerates_missing_and_unknown_fields(schemas: dict[str, Any]) -> None:

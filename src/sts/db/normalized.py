@@ -98,6 +98,7 @@ class _Rows:
     history: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
     scores: dict[int, dict[str, Any]] = field(default_factory=dict)
     finals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    revisions: list[dict[str, Any]] = field(default_factory=list)  # PlayRevised, in bus order
     timecodes: dict[int, str] = field(default_factory=dict)
     processed: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -186,6 +187,11 @@ class _Rows:
     def _on_GameFinal(self, pk: int, p: dict[str, Any], _id: str) -> None:
         self.finals[pk] = p
 
+    def _on_PlayRevised(self, pk: int, p: dict[str, Any], event_id: str) -> None:
+        from sts.db.corrections import revision_row
+
+        self.revisions.append(revision_row(pk, p, event_id))
+
 
 def _in_key_order(rows: dict[Any, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     # one lock order for every writer: two processors sharing rows (people, teams) cannot deadlock
@@ -201,6 +207,7 @@ async def execute_many(cur: psycopg.AsyncCursor[Any], sql: str, rows: Iterable[t
 async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[GameEvent]) -> int:
     """Apply ``events`` (in order) within the current transaction of ``conn``; return how many were
     new (not already in ``processed_events``). See the module docstring for the guarantees."""
+    from sts.db.corrections import write_revisions  # play_revisions (PlayRevised), migration 0005
     from sts.db.normalized_final import write_finals  # the GameFinal half lives in its own module
 
     if not events:
@@ -311,6 +318,7 @@ async def write_events(conn: psycopg.AsyncConnection[Any], events: Sequence[Game
             ],
         )  # fmt: skip
         await write_finals(cur, rows.finals)
+        await write_revisions(cur, rows.revisions)
         await execute_many(
             cur,
             "UPDATE games SET latest_timecode = %s WHERE game_pk = %s AND coalesce(latest_timecode, '') < %s",

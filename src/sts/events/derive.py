@@ -7,6 +7,10 @@ Events are derived from the FACTS in a snapshot, never from which snapshots happ
 - ``Pitch``          one per playEvent with ``isPitch`` (key: atBatIndex, playEvent index)
 - ``Substitution``   one per substitution action (key: atBatIndex, playEvent index)
 - ``PlayCompleted``  one per play with ``about.isComplete`` (key: atBatIndex)
+- ``PlayRevised``    when a play complete in ``previous`` and ``current`` changed its result, review,
+  runners or credits (key: atBatIndex; content: the changes), right after its new ``PlayCompleted``.
+  Like ``GameStatusChanged`` it is about a transition between two snapshots, so it is not part of
+  the union property below
 - ``ScoreChanged``   one per completed play whose result score differs from the play before it
 - ``GameStatusChanged`` when the status (abstract, coded, detailed) differs from ``previous``
   (keyed by status and timecode: a transition that happens twice gets two ids)
@@ -42,6 +46,7 @@ from sts.domain.plays import (
 )
 from sts.domain.review import review_record
 from sts.events.model import GameEvent
+from sts.events.revisions import is_complete, play_changes, revision_kind
 
 NAMESPACE = uuid.UUID("6d1f3a52-5c1e-4f0b-9b59-5b1f0c2d7a10")
 """Namespace of every STS event id (never change it: ids would change)."""
@@ -53,7 +58,11 @@ PLAY_COMPLETED = "PlayCompleted"
 SCORE_CHANGED = "ScoreChanged"
 SUBSTITUTION = "Substitution"
 GAME_FINAL = "GameFinal"
-EVENT_TYPES = (GAME_INFO, PITCH, SUBSTITUTION, PLAY_COMPLETED, SCORE_CHANGED, GAME_STATUS_CHANGED, GAME_FINAL)
+PLAY_REVISED = "PlayRevised"
+EVENT_TYPES = (
+    GAME_INFO, PITCH, SUBSTITUTION, PLAY_COMPLETED, PLAY_REVISED, SCORE_CHANGED,
+    GAME_STATUS_CHANGED, GAME_FINAL,
+)  # fmt: skip
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -130,6 +139,30 @@ def _play_events(ctx: _Ctx, play: F.Json, abi: int) -> Iterator[GameEvent]:
         rec = play_record(play, abi, records)
         content = digest({**rec, "play_events": digests})
         yield ctx.event(PLAY_COMPLETED, str(abi), rec, content)
+
+
+def _revision_event(
+    ctx: _Ctx, old: F.Json, play: F.Json, abi: int, play_events: list[GameEvent]
+) -> GameEvent | None:
+    """``PlayRevised`` when a play complete in both snapshots changed what it says happened
+    (:mod:`sts.events.revisions`). Its id hashes the changes (old and new values): the same revision
+    seen again gives the same id."""
+    if not (is_complete(old) and is_complete(play)):
+        return None
+    changes = play_changes(old, play)
+    if not changes:
+        return None
+    fields = {
+        "at_bat_index": abi,
+        "inning": F.as_int(F.dig(play, "about", "inning")),
+        "half_inning": F.as_str(F.dig(play, "about", "halfInning")),
+        "batter_id": F.person_id(F.dig(play, "matchup", "batter")),
+        "pitcher_id": F.person_id(F.dig(play, "matchup", "pitcher")),
+        "kind": revision_kind(changes),
+        "play_event_id": next((e.event_id for e in play_events if e.event_type == PLAY_COMPLETED), None),
+        "changes": changes,
+    }
+    return ctx.event(PLAY_REVISED, str(abi), fields)
 
 
 def _score_events(ctx: _Ctx, plays: list[tuple[int, F.Json]]) -> dict[int, GameEvent]:
@@ -256,6 +289,10 @@ def derive_events(previous: dict[str, Any] | None, current: dict[str, Any]) -> l
                 seen = {e.event_id for e in _play_events(pctx, old, abi)}
                 play_events = [e for e in play_events if e.event_id not in seen]
         out.extend(play_events)
+        if old is not None and play_events:
+            revised = _revision_event(ctx, old, play, abi, play_events)
+            if revised is not None:
+                out.append(revised)
         score = scores.get(abi)
         if score is not None and score.event_id not in old_scores:
             out.append(score)

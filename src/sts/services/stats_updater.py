@@ -4,8 +4,12 @@ For every ``GameFinal`` event it reads the final snapshot the event was derived 
 ``mlb-live/{gamePk}/{timecode}.json``, stored before the event was published) and hands it to
 :func:`sts.services.season_stats.on_game_final`: our box derived from the plays, its comparison with
 MLB's official box (kept in ``box_quality``, mismatches counted in metrics, never overwritten either
-way) and the recomputed season lines. Other events are skipped. It is a :class:`Processor` with its
-own consumer group (``season-stats``), so it shares the batching, retries and dead letters.
+way) and the recomputed season lines. A ``PlayRevised`` of a final game (a correction after the game,
+:mod:`sts.events.revisions`) does the same with the snapshot that brought it, so every statistic
+that depends on the revised play (derived box, PA rows, quality record, season lines) is recomputed,
+even when MLB's box did not change (no new ``GameFinal``). Other events are skipped. It is a
+:class:`Processor` with its own consumer group (``season-stats``), so it shares the batching, retries
+and dead letters.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sts.events.model import GameEvent
 from sts.ports import BUCKET_LIVE, EventBus, ObjectStore
 from sts.services.processor import Codec, Processor
 from sts.services.season_stats import on_game_final
+from sts.stats.feed import is_final
 
 log = structlog.get_logger(__name__)
 
@@ -31,12 +36,19 @@ GROUP = "season-stats"
 def season_apply(store: ObjectStore) -> Any:
     async def apply(conn: psycopg.AsyncConnection[Any], events: Sequence[GameEvent]) -> int:
         done = 0
+        seen: set[tuple[int, Any]] = set()
         for event in events:
-            if event.event_type != "GameFinal":
+            if event.event_type not in ("GameFinal", "PlayRevised"):
                 continue
             timecode = event.payload.get("timecode")
+            if (event.game_pk, timecode) in seen:
+                continue  # a GameFinal and a PlayRevised of the same snapshot: one recomputation
+            seen.add((event.game_pk, timecode))
             raw = await store.get(BUCKET_LIVE, f"{event.game_pk}/{timecode}.json")
-            report = await on_game_final(conn, json.loads(raw))
+            feed = json.loads(raw)
+            if event.event_type == "PlayRevised" and not is_final(feed):
+                continue  # revised while live: the game's GameFinal will count it
+            report = await on_game_final(conn, feed)
             await conn.commit()
             metrics.DATA_QUALITY_VALUES.labels("matched").inc(report.matched)
             metrics.DATA_QUALITY_VALUES.labels("mismatched").inc(report.total - report.matched)

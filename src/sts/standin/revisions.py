@@ -15,10 +15,11 @@ the first play the kind applies to) and when: ``delay`` clock seconds after the 
     hits and the fielding side's errors (game and inning). The rate strings (avg, obp, fielding…) are
     season-to-date in the feed and not recomputed. ``playsByInning[].hits`` loses the entry.
 ``overturn``
-    a challenge overturned: the play gets ``reviewDetails`` with ``isOverturned`` true (challenged by
-    the team that lost the call), ``about.hasReview`` true and a description telling the overturned
-    call. The play's outcome is the one recorded (the call stands as the feed shows it), so no
-    statistic changes.
+    a challenge overturned: an out gets ``reviewDetails`` with ``isOverturned`` true (challenged by
+    the fielding team, whose out the overturned call gives), ``about.hasReview`` true and MLB's
+    "X challenged, call on the field was overturned: …" description. The outcome is the recorded
+    one (the out stands), so no statistic changes: this kind revises the review record and the
+    text only.
 ``runner-credits``
     runner credits revised: on an out with an assist by a fielder other than the pitcher (who has at
     least one other chance in the game), the assist is re-credited to the pitcher of the play. The
@@ -217,17 +218,20 @@ def _overturn(feed: JSON, k: int) -> None:
     if not _overturn_candidate(plays, k):
         raise RevisionError(f"play {k} is not a completed out")
     play = plays[k] = copy.deepcopy(plays[k])
-    bat, _ = _sides(play)
+    _, fld = _sides(play)
     old = play.get("reviewDetails") or {}
+    team = feed["gameData"]["teams"][fld]
     play["reviewDetails"] = {
         "isOverturned": True,
         "inProgress": False,
         "reviewType": old.get("reviewType", "MA"),
-        "challengeTeamId": feed["gameData"]["teams"][bat]["id"],
+        "challengeTeamId": team["id"],
     }
     play["about"]["hasReview"] = True
     description = play["result"].get("description", "")
-    play["result"]["description"] = f"{description} Call on the field was overturned: out."
+    play["result"]["description"] = (
+        f"{team.get('name', 'The fielding team')} challenged, call on the field was overturned: {description}"
+    )
 
 
 def _credits_candidate(feed: JSON, plays: list[JSON], k: int) -> tuple[int, int, JSON] | None:
