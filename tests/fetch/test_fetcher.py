@@ -219,3 +219,17 @@ def test_apply_patches_never_touches_the_base() -> None:
     out = apply_patches(base, [{"diff": [{"op": "move", "from": "/a/b", "path": "/c"}]}])
     assert out == {"gamePk": 1, "a": {}, "c": [1, 2]}
     assert base == {"gamePk": 1, "a": {"b": [1, 2]}}
+
+
+async def test_full_feed_answer_older_than_our_state_falls_back(standin: StandIn, client: MLBClient) -> None:
+    """A diffPatch answered with a stale full feed (a cache serving an old copy) is not taken."""
+    advance(standin, -600)
+    older = (await client.feed_live(GAME)).raw
+    advance(standin, 600)
+    fetcher = FeedFetcher(client)
+    now = await assert_is_server_state(client, await fetcher.fetch(GAME))
+    tamper_of(standin).plan[GAME] = lambda real: older
+    snap = await fetcher.fetch(GAME)
+    assert tamper_of(standin).served == [GAME]
+    assert fetcher.stats.fallbacks == {"no_base": 1, "full_feed": 1, "timecode_not_forward": 1}
+    assert await assert_is_server_state(client, snap, now) == now

@@ -18,7 +18,8 @@ ingestor, downloading as little as it can:
                         required keys of :data:`~sts.services.ingest.REQUIRED_PATHS`,
                         timecode strictly later than ours) and becomes the new state
   a full feed           MLB's answer when the start timecode is too old: used as it is
-                        (no second download); counted as fallback ``full_feed``
+                        (no second download) if it passes the same checks (its timecode
+                        may equal ours); counted as fallback ``full_feed``
   ====================  ===================================================================
 
 - It falls back to a full ``feed/live`` fetch, counted in ``sts_fetch_fallbacks_total{reason}``, when:
@@ -232,7 +233,12 @@ class FeedFetcher:
             return Snapshot(game_pk, state.raw, answer.url, answer.fetched_at)
         if shape == "full_feed":
             self.stats.fallback("full_feed")
-            self._adopt(game_pk, answer.data, answer.raw, strictly_later=False)
+            try:
+                timecode = check_state(game_pk, answer.data, state.timecode, strictly_later=False)
+            except PatchRejected as rej:  # e.g. an older feed: ask for the current one
+                log.warning("full-feed answer refused", game_pk=game_pk, reason=rej.reason, detail=rej.detail)
+                return await self._full(game_pk, rej.reason)
+            self._states[game_pk] = _State(answer.raw, timecode, _status(answer.data), verified=True)
             return Snapshot(game_pk, answer.raw, answer.url, answer.fetched_at)
         if shape != "patches":
             why = answer.parse_error or f"unexpected shape of {type(answer.data).__name__}"
