@@ -24,10 +24,14 @@ from sts.bootstrap import Backends, open_backends
 from sts.cli import app
 from sts.config import Settings
 from sts.errors import STSError
+from sts.moments.baselines import LahmanFeedBaselines
+from sts.moments.consumer import GROUP as MOMENTS_GROUP
+from sts.moments.consumer import moments_apply
+from sts.moments.rules import RuleSettings
 from sts.services import dlq
 from sts.services.ingest import Ingestor
 from sts.services.pipeline import PROCESSOR_GROUP
-from sts.services.processor import apply_events
+from sts.services.processor import Apply, apply_events
 from sts.services.stats_updater import GROUP as STATS_GROUP
 from sts.services.stats_updater import season_apply
 
@@ -98,6 +102,16 @@ def _older(text: str | None) -> timedelta | None:
         return dlq.parse_age(text)
     except dlq.DeadLetterError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+def consumer_appliers(b: Backends) -> dict[str, Apply]:
+    """The apply function of every consumer group the pipeline runs, by group name."""
+    rules = RuleSettings.from_settings(b.settings)
+    return {
+        PROCESSOR_GROUP: apply_events,
+        STATS_GROUP: season_apply(b.store),
+        MOMENTS_GROUP: moments_apply(b.bus, b.codec, rules, LahmanFeedBaselines(b.store)),
+    }
 
 
 @dlq_app.command("list")
@@ -209,7 +223,7 @@ def retry_command(
 
     async def work(b: Backends, conn: psycopg.AsyncConnection[Any]) -> list[dlq.RetryOutcome]:
         ids = list(entry_ids or []) or await dlq.pending_ids(conn, topic=topic, group=group)
-        appliers = {PROCESSOR_GROUP: apply_events, STATS_GROUP: season_apply(b.store)}
+        appliers = consumer_appliers(b)
         reingest = dlq.reingester(Ingestor(b.store, b.bus, b.codec))
         outcomes = await dlq.retry(
             conn, ids, codec=b.codec, apply_url=b.database_url, appliers=appliers, reingest=reingest

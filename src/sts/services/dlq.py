@@ -470,10 +470,13 @@ class DeadLetterMonitor:
             return await refresh_metrics(conn)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        """Every ``interval`` seconds until ``stop``, and once more when stopped (the final depth)."""
+        while True:
             try:
                 await self.once()
             except Exception as exc:  # an outage of the database or the bus: try again later
                 log.warning("dead-letter monitor failed, retrying", error=repr(exc))
+            if stop.is_set():
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)

@@ -25,6 +25,7 @@ from sts.moments.consumer import moments_consumer
 from sts.moments.rules import RuleSettings
 from sts.ports import TOPIC_GAME_EVENTS
 from sts.services.budget import RequestBudget
+from sts.services.dlq import DeadLetterMonitor
 from sts.services.fetcher import FeedFetcher, FetchMode
 from sts.services.ingest import Ingestor, IngestResult, Snapshot
 from sts.services.leader import LeaderElection, run_while_leading
@@ -80,6 +81,7 @@ class Pipeline:
         self.stats_updater = stats_updater(b.bus, b.codec, b.store, b.database_url)
         rules = RuleSettings.from_settings(b.settings)
         self.moments = moments_consumer(b.bus, b.codec, b.database_url, rules, LahmanFeedBaselines(b.store))
+        self.dead_letters = DeadLetterMonitor(b.bus, b.codec, b.database_url)
 
     async def _fetch_schedule(self, now: datetime) -> dict[str, Any]:
         today = now.date()
@@ -113,6 +115,8 @@ class Pipeline:
             asyncio.create_task(self.processor.run(proc_stop), name="processor"),
             asyncio.create_task(self.stats_updater.run(proc_stop), name="season-stats"),
             asyncio.create_task(self.moments.run(proc_stop), name="moments"),
+            # indexes the dead-letter topics and keeps the dead-letter gauges of /metrics current
+            asyncio.create_task(self.dead_letters.run(proc_stop), name="dead-letters"),
         ]
         try:
             if self.leader is None:
