@@ -66,9 +66,10 @@ class RequestBudget:
 
     async def acquire(self) -> None:
         """Take one token, waiting on the clock until there is one."""
+        start = self._now()
         async with self._lock:
-            start = self._refill()
-            waited = False
+            self._refill()
+            waited = self._now() > start
             while self._tokens < 1.0:
                 waited = True
                 await self._clock.sleep((1.0 - self._tokens) / self.rate)
