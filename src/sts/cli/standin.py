@@ -59,9 +59,30 @@ def standin(
             " repeatable"
         ),
     ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="inject upstream faults: 'mix=0.3' (every kind, 30% of requests in all) or"
+            " 'error_503=0.05,timeout=0.02,truncated=0.05,stale=0.05,…' (kinds: docs/faults.md)"
+        ),
+    ] = None,
+    fault_seed: Annotated[int, typer.Option(help="seed of the fault draws (same requests, same faults)")] = 0,
+    fault_hang: Annotated[
+        float, typer.Option(help="seconds a 'timeout' fault hangs (longer than the client's timeout)")
+    ] = 30.0,
+    fault_slow: Annotated[float, typer.Option(help="seconds a 'slow' fault delays the answer")] = 2.0,
 ) -> None:
     """Replay recorded games as a local MLB Stats API until Ctrl-C."""
     from sts.standin import StandIn
+    from sts.standin.faults import FaultPlan
+
+    plan = None
+    if faults:
+        try:
+            plan = FaultPlan.parse(faults, seed=fault_seed, hang_s=fault_hang, slow_s=fault_slow)
+        except ValueError as exc:
+            typer.echo(f"--faults: {exc}", err=True)
+            raise typer.Exit(2) from None
 
     root = recordings or DEFAULT_RECORDINGS
     if not root.is_dir():
@@ -79,7 +100,14 @@ def standin(
     try:
         revisions = [Revision.parse(text) for text in revise or []]
         server = StandIn(
-            rec, speed, port=port, start_in=start_in, stagger=stagger, origin=origin, revisions=revisions
+            rec,
+            speed,
+            port=port,
+            start_in=start_in,
+            stagger=stagger,
+            origin=origin,
+            revisions=revisions,
+            faults=plan,
         )
     except RevisionError as exc:
         typer.echo(f"--revise: {exc}", err=True)
@@ -103,6 +131,9 @@ def standin(
         for r in revisions:
             tc = server.replay.get(r.game_pk).timeline.timecodes[-1]
             typer.echo(f"  correction: {r.game_pk} {r.kind} served from timecode {tc} (game time)")
+        if plan is not None:
+            rates = ", ".join(f"{k}={r:.3g}" for k, r in plan.rates.items() if r)
+            typer.echo(f"injecting faults (seed {plan.seed}): {rates}  (counts in /standin/status)")
         typer.echo(f"serving the Stats API at {base_url}  (status: {base_url}/standin/status; Ctrl-C stops)")
         await server.wait()
 
