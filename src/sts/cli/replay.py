@@ -118,7 +118,7 @@ def replay_cmd(
                 backends.bus,
                 backends.codec,
                 url,
-                live_consumers(backends.store),
+                live_consumers(settings, backends.store),
                 start=start,
                 end=end,
                 batch_size=batch_size,
@@ -157,7 +157,9 @@ def rebuild_cmd(
         try:
             source = settings.resolved_object_store_url.split("?")[0]
             _progress(f"rebuilding from {source} into {describe(url)}")
-            return await rebuild(store, url, live_consumers(store), games=game or None, progress=_progress)
+            return await rebuild(
+                store, url, live_consumers(settings, store), games=game or None, progress=_progress
+            )
         finally:
             await store.close()
 

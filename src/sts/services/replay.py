@@ -32,15 +32,20 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import structlog
 
+from sts.config import Settings
 from sts.errors import SnapshotRejected
 from sts.events.derive import derive_events
 from sts.events.model import GameEvent
-from sts.ports import BUCKET_LIVE, TOPIC_GAME_EVENTS, EventBus, ObjectStore, Record
+from sts.moments.baselines import LahmanFeedBaselines
+from sts.moments.consumer import GROUP as MOMENTS_GROUP
+from sts.moments.consumer import moments_apply
+from sts.moments.rules import RuleSettings
+from sts.ports import BUCKET_LIVE, TOPIC_GAME_EVENTS, EventBus, Message, ObjectStore, Record
 from sts.services.ingest import validate
 from sts.services.processor import Apply, Codec, apply_events
 from sts.services.stats_updater import GROUP as STATS_GROUP
@@ -52,11 +57,35 @@ PROCESSOR_GROUP = "processor"
 Progress = Callable[[str], None]
 
 
-def live_consumers(store: ObjectStore) -> dict[str, Apply]:
+def live_consumers(settings: Settings, store: ObjectStore) -> dict[str, Apply]:
     """The apply function of every consumer group the live pipeline runs, in the order replay and
-    rebuild call them (``tests/replay/test_consumers.py`` checks it against
-    :class:`sts.services.pipeline.Pipeline`). A new consumer of the pipeline belongs here too."""
-    return {PROCESSOR_GROUP: apply_events, STATS_GROUP: season_apply(store)}
+    rebuild call them (``tests/replay/test_replay_rebuild.py`` checks the groups against
+    :class:`sts.services.pipeline.Pipeline`: a new consumer of the pipeline belongs here too).
+
+    Consumers that publish what they find (``moments`` publishes new notable moments) store it but do
+    not publish it again: the bus already has it from the live run (deterministic ids), and a rebuild
+    must not need the bus. What they would have published is counted in :attr:`Unpublished.count`."""
+    rules = RuleSettings.from_settings(settings)
+    sink = Unpublished()
+    moments = moments_apply(cast(EventBus, sink), sink, rules, LahmanFeedBaselines(store))
+    return {PROCESSOR_GROUP: apply_events, STATS_GROUP: season_apply(store), MOMENTS_GROUP: moments}
+
+
+class Unpublished:
+    """Where the messages of a replayed consumer go instead of the bus: counted, never sent (so no
+    schema registry is needed either; ``message`` does not encode)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def message(self, topic: str, event: GameEvent) -> Message:
+        return Message(topic=topic, key=str(event.game_pk), value=b"", headers={"event_id": event.event_id})
+
+    async def decode(self, data: bytes) -> GameEvent:
+        raise NotImplementedError("replayed consumers only publish")
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        self.count += len(messages)
 
 
 # --------------------------------------------------------------------------- positions
