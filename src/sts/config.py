@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     # notable moments (sts.moments; docs/moments.md). Lists from the environment are JSON: [90, 100]
     moments_disabled_rules: list[str] = Field(default=[], description="notable-moment rules switched off")
     moments_no_hitter_after_inning: int = Field(default=6, description="no-hitter watch from this inning on")
+    moments_cycle_watch_hit_types: int = Field(default=3, description="cycle watch at 3 (or 2) hit types")
     moments_late_inning: int = Field(default=9, description="tying / go-ahead runs from this inning on")
     moments_pitch_count_thresholds: list[int] = Field(default=[100], description="pitch counts to report")
     moments_velocity_baseline_pitches: int = Field(default=10, description="baseline: first N of a type")
