@@ -15,7 +15,8 @@ Rules (each can be switched off; thresholds in :class:`RuleSettings`):
   inning from ``no_hitter_after_inning`` on; ``no_hitter_broken_up`` / ``perfect_game_broken_up`` when
   the first hit (baserunner) comes after such a watch was announced; ``no_hitter_completed`` /
   ``perfect_game_completed`` once the game is final.
-- ``cycle_watch``: a batter has 3 of the 4 hit types (single, double, triple, home run); ``cycle`` with 4.
+- ``cycle_watch``: a batter has ``cycle_watch_hit_types`` (3, or 2) of the 4 hit types (single, double,
+  triple, home run); ``cycle`` with all 4.
 - ``lead_change``: a team takes the lead that the other team held last (a tie in between does not
   matter; the first lead of the game is not a change).
 - ``late_tying_run`` / ``late_go_ahead_run``: a play in inning ``late_inning`` or later that ties the
@@ -70,6 +71,7 @@ class RuleSettings:
 
     disabled: frozenset[str] = frozenset()
     no_hitter_after_inning: int = 6
+    cycle_watch_hit_types: int = 3
     late_inning: int = 9
     pitch_count_thresholds: tuple[int, ...] = (100,)
     velocity_baseline_pitches: int = 10
@@ -96,6 +98,8 @@ class RuleSettings:
                 raise ValueError(f"{name} must be at least 1, not {value}")
         if self.velocity_drop_mph <= 0:
             raise ValueError(f"velocity_drop_mph must be positive, not {self.velocity_drop_mph}")
+        if self.cycle_watch_hit_types not in (2, 3):
+            raise ValueError(f"cycle_watch_hit_types must be 2 or 3, not {self.cycle_watch_hit_types}")
         if any(t < 1 for t in self.pitch_count_thresholds):
             raise ValueError(f"pitch_count_thresholds must be positive: {self.pitch_count_thresholds}")
 
@@ -108,6 +112,7 @@ class RuleSettings:
         return cls(
             disabled=frozenset(settings.moments_disabled_rules),
             no_hitter_after_inning=settings.moments_no_hitter_after_inning,
+            cycle_watch_hit_types=settings.moments_cycle_watch_hit_types,
             late_inning=settings.moments_late_inning,
             pitch_count_thresholds=tuple(sorted(settings.moments_pitch_count_thresholds)),
             velocity_baseline_pitches=settings.moments_velocity_baseline_pitches,
@@ -466,17 +471,17 @@ class _Detector:
         if kind not in types:
             types.add(kind)
             have = ", ".join(_HIT_NAMES[t] for t in HIT_TYPES if t in types)
-            if len(types) == 3:
-                missing = next(t for t in HIT_TYPES if t not in types)
+            if len(types) == self.s.cycle_watch_hit_types:
+                missing = " and a ".join(_HIT_NAMES[t] for t in HIT_TYPES if t not in types)
                 self.emit(
                     "cycle_watch",
                     str(batter),
                     play,
                     [batter],
                     None,
-                    f"{self.ctx.name(batter)} needs a {_HIT_NAMES[missing]} for the cycle",
+                    f"{self.ctx.name(batter)} needs a {missing} for the cycle",
                     hits=have,
-                    missing=_HIT_NAMES[missing],
+                    missing=missing,
                 )
             elif len(types) == 4:
                 self.emit(
