@@ -88,7 +88,7 @@ class CircuitBreaker:
         """Leave to send an attempt, or :class:`CircuitOpen` while the host is left alone."""
         if self.state == OPEN:
             if self.retry_after() > 0:
-                self._refuse(f"retry after {self.retry_after():.1f}s")
+                self._refuse(self.reason)
             self._move(HALF_OPEN, "cool-down over: one trial request")
         if self.state == HALF_OPEN:
             if self._trial_in_flight:
@@ -130,9 +130,9 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ internals
 
-    def _refuse(self, detail: str) -> None:
+    def _refuse(self, why: str) -> None:
         UPSTREAM_CIRCUIT_REJECTED.labels(self.host).inc()
-        raise CircuitOpen(self.host, self.retry_after(), f"{self.reason}; {detail}")
+        raise CircuitOpen(self.host, self.retry_after(), why)
 
     def _open(self, reason: str) -> None:
         self.reason = reason

@@ -145,6 +145,11 @@ class FaultInjector:
         self.requests = 0
         self.injected: dict[str, int] = {k: 0 for k in FAULT_KINDS}
 
+    def set_plan(self, plan: FaultPlan) -> None:
+        """Change the faults of a running stand-in (the RNG restarts from ``plan.seed``; counters go on)."""
+        self.plan = plan
+        self._rng = random.Random(plan.seed)
+
     def snapshot(self) -> dict[str, Any]:
         """The counters: requests seen, faults served per kind, failing faults and their share."""
         failing = sum(n for k, n in self.injected.items() if k in FAILING_KINDS)
