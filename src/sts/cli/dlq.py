@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sts import logging as sts_logging
 from sts.bootstrap import Backends, open_backends
 from sts.cli import app
 from sts.config import Settings
@@ -52,8 +53,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tab
 def _run(fn: Callable[[Backends, psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     """Open the configured backends, index the dead-letter topics, run ``fn`` on a state connection."""
 
+    settings = Settings()
+    sts_logging.configure(settings.log_format, settings.log_level, service="sts-dlq")  # lines on stderr
+
     async def run() -> T:
-        backends = await open_backends(Settings())
+        backends = await open_backends(settings)
         try:
             async with await psycopg.AsyncConnection.connect(backends.database_url, autocommit=True) as conn:
                 await dlq.index(backends.bus, backends.codec, conn)
