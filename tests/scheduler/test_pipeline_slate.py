@@ -1,0 +1,123 @@
+"""The adaptive scheduler in the whole pipeline (embedded profile: embedded PostgreSQL, file object store,
+PostgreSQL event log) against the stand-in replaying real recordings:
+
+- a slate of 12 games, all in progress at once, never exceeds the request budget, counted at the
+  stand-in (every request it received, with its virtual arrival time), and no game starves;
+- a game listed by ``/api/v1/game/changes`` after Final (a correction injected by the stand-in) is
+  fetched again and its revised final snapshot stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from sts.adapters.mlb_client import MLBClient
+from sts.bootstrap import open_backends
+from sts.config import Settings
+from sts.ports import BUCKET_LIVE
+from sts.recordings import scan_recordings
+from sts.services.ingest import IngestResult
+from sts.services.pipeline import Pipeline
+from sts.services.scheduler import SchedulerConfig
+from sts.standin.revisions import Revision
+from sts.standin.server import StandIn
+from tests.scheduler.test_budget import max_in_window
+
+pytestmark = pytest.mark.slow
+
+
+def embedded(tmp_path: Path, pg_url: str) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=pg_url, object_store_url=f"file://{tmp_path / 'objects'}")
+
+
+async def test_a_slate_of_twelve_games_never_exceeds_the_budget(
+    shared_data: Path, pg_url: str, tmp_path: Path
+) -> None:
+    rate, burst, speed = 0.25, 3.0, 30.0
+    # 12 games, the first pitches 10 virtual minutes ago (and up to 40 s apart): all live at once
+    standin = StandIn(shared_data / "statsapi", speed=speed, start_in=-600, slate=12, slate_shift=10)
+    base = await standin.start()
+    backends = await open_backends(embedded(tmp_path, pg_url))
+    config = SchedulerConfig(poll_interval=10, budget_rate=rate, budget_burst=burst, jitter=0.1)
+    try:
+        async with MLBClient(base, timeout=10, retries=2) as client:
+            pipeline = Pipeline(backends, client, standin.clock, config)
+            stop = asyncio.Event()
+            run = asyncio.create_task(pipeline.run(stop))
+            await asyncio.sleep(25)  # 750 virtual seconds
+            stop.set()
+            await asyncio.wait_for(run, 60)
+    finally:
+        await backends.aclose()
+        await standin.stop()
+    times = [t for t, path in standin.http.requests if path.startswith("/api/")]
+    span = times[-1] - times[0]
+    # the stand-in stamps arrivals, the client takes tokens just before sending: allow 1 virtual second
+    # (33 ms at this speed) for the trip; 0.25 requests/s: 3 + 0.25 * 60 = 18 in a minute, at most
+    for window in (1.0, 5.0, 10.0, 30.0, 60.0, 300.0):
+        peak = max_in_window(times, window)
+        assert peak <= burst + rate * (window + 1.0), f"{peak} requests in {window}s"
+    # demand (12 live games every ~10 s, each poll 1-2 requests) far exceeds the budget: it was the limit
+    assert len(times) >= 0.8 * rate * span
+    assert pipeline.budget is not None and pipeline.budget.stats.waited > 0  # type: ignore[attr-defined]
+    games = pipeline.scheduler.games
+    assert len(games) == 12
+    assert all(g.stored >= 2 for g in games.values()), {pk: g.stored for pk, g in games.items()}
+    shown = pipeline.scheduler.explain()
+    assert {g["state"] for g in shown["games"]} <= {"live", "inning break"}
+    assert all(g["reason"] and g["nextPoll"] for g in shown["games"])
+    assert shown["budget"]["rate_per_second"] == rate
+
+
+async def test_a_game_listed_by_game_changes_after_final_is_fetched_again(
+    shared_data: Path, pg_url: str, tmp_path: Path
+) -> None:
+    pk = 744914
+    rec = scan_recordings(shared_data / "statsapi")
+    rec = dataclasses.replace(rec, games={pk: rec.games[pk]})
+    speed = 60.0
+    probe = StandIn(rec, speed=speed)
+    tl = probe.replay.games[pk].timeline
+    length = tl.times[-1] - tl.first_pitch  # first pitch to Final, virtual seconds
+    # Final 60 virtual seconds after the start; the correction 300 s after Final
+    standin = StandIn(
+        rec, speed=speed, start_in=60 - length, revisions=[Revision.parse(f"{pk}:overturn:300")]
+    )
+    revised_tc = standin.replay.games[pk].timeline.timecodes[-1]
+    assert revised_tc > tl.timecodes[-1]
+    base = await standin.start()
+    backends = await open_backends(embedded(tmp_path, pg_url))
+    config = SchedulerConfig(poll_interval=10, correction_window=3600, changes_interval=60)
+    results: list[IngestResult] = []
+    try:
+        async with MLBClient(base, timeout=10, retries=2) as client:
+            pipeline = Pipeline(backends, client, standin.clock, config, on_result=results.append)
+            stop = asyncio.Event()
+            run = asyncio.create_task(pipeline.run(stop))
+            deadline = asyncio.get_running_loop().time() + 60
+            while asyncio.get_running_loop().time() < deadline:
+                if any(r.timecode == revised_tc and r.outcome == "stored" for r in results):
+                    break
+                await asyncio.sleep(0.2)
+            stop.set()
+            await asyncio.wait_for(run, 60)
+        st = pipeline.scheduler.games[pk]
+        assert st.done and st.refetches >= 1
+        stored = [r for r in results if r.outcome == "stored"]
+        assert stored[-1].timecode == revised_tc and stored[-1].status == "Final"
+        keys = [info.key async for info in backends.store.list(BUCKET_LIVE, f"{pk}/")]
+        assert f"{pk}/{revised_tc}.json" in keys
+    finally:
+        await backends.aclose()
+        await standin.stop()
+    log = list(standin.http.requests)
+    changes = [t for t, p in log if p == "/api/v1/game/changes"]
+    assert changes, "game/changes was never polled"
+    # after the Final, the game is fetched again only after a game/changes poll listed it
+    final_polls = [t for t, p in log if f"/game/{pk}/" in p and t > changes[0]]
+    assert final_polls and min(final_polls) >= changes[0]
+    assert pipeline.scheduler.changes_polls >= 1
