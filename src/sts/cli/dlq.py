@@ -155,18 +155,14 @@ def list_command(
         return
     noun = "entry" if len(entries) == 1 else "entries"
     table = Table(title=f"{len(entries)} {'' if status == 'all' else status + ' '}{noun}")
-    for col in ("id", "group", "game", "from", "age", "status", "retries", "error"):
-        table.add_column(col)
+    for col in ("id", "group", "game", "age", "status"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("error (latest)", overflow="fold", ratio=1)
     for e in entries:
-        source = (
-            f"{e['original_topic']}[{e['original_partition']}]@{e['original_offset']}"
-            if e["kind"] == "event"
-            else e["kind"]
-        )
         error = e["last_error"] or e["error"]
         table.add_row(
-            e["id"][:13], e["consumer_group"], str(e["game_pk"] or "-"), source, _age(e["age"]),
-            e["status"], str(e["retries"]), escape(error if len(error) <= 80 else error[:77] + "..."),
+            e["id"][:8], e["consumer_group"], str(e["game_pk"] or "-"), _age(e["age"]), e["status"],
+            escape(error if len(error) <= 120 else error[:117] + "..."),
         )  # fmt: skip
     out.print(table)
 
