@@ -33,7 +33,7 @@ from sts.errors import STSError, UpstreamError
 from sts.http.health import health_app, serve
 from sts.services.ingest import IngestResult
 from sts.services.pipeline import Pipeline, game_summaries
-from sts.services.scheduler import SchedulerConfig
+from sts.services.poll_policy import config_from_settings
 
 log = structlog.get_logger(__name__)
 err = Console(stderr=True)
@@ -145,19 +145,17 @@ async def _run_pipeline(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server = None
+    running: list[Pipeline] = []  # what /schedule shows (sts schedule --url)
     try:
-        server, port = await serve(
-            health_app(backends.readiness_checks()), settings.http_host, settings.http_port
+        view = health_app(
+            backends.readiness_checks(), schedule=lambda: running[0].scheduler.explain() if running else None
         )
-        err.print(f"health and metrics: http://{settings.http_host}:{port}/ready  /metrics")
+        server, port = await serve(view, settings.http_host, settings.http_port)
+        err.print(f"health and metrics: http://{settings.http_host}:{port}/ready  /metrics  /schedule")
         async with MLBClient(
             base_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries
         ) as client:
-            config = SchedulerConfig(
-                settings.poll_interval_seconds,
-                settings.schedule_interval_seconds,
-                settings.pregame_lead_seconds,
-            )
+            config = config_from_settings(settings)
             progress = Progress(
                 TextColumn("{task.description:<18}"),
                 BarColumn(),
@@ -186,6 +184,7 @@ async def _run_pipeline(
             pipeline = Pipeline(
                 backends, client, clock, config, on_result=on_result, leader=leader, fetch_mode=mode
             )
+            running.append(pipeline)
 
             def on_events(game_pk: int, events: list[Any]) -> None:
                 counts["plays"] += sum(1 for e in events if e.event_type == "PlayCompleted")

@@ -8,6 +8,9 @@
   ``503`` with ``"status": "not ready"``, ``"failing": [names]`` and ``"error"`` on each failing backend.
   Sets ``sts_backend_ready{backend}`` to 1 or 0 for every check.
 - ``GET /metrics`` Prometheus text exposition of ``registry`` (the default registry unless given).
+- ``GET /schedule`` when a ``schedule`` provider is given: its JSON (the scheduler's per-game state, next
+  poll and reason, read by ``sts schedule --url``); ``404`` while it has nothing to show (not leading, or
+  not started yet: the provider returns ``None``).
 
 A check is an ``async`` callable that returns ``None`` when the backend is usable and raises otherwise
 (the ``ready()`` method of every port fits).
@@ -61,6 +64,7 @@ def health_app(
     registry: CollectorRegistry = REGISTRY,
     *,
     timeout: float = 5.0,
+    schedule: Callable[[], Mapping[str, Any] | None] | None = None,
 ) -> Starlette:
     """Build the health/readiness/metrics app for ``checks`` (backend name -> async check)."""
     names = list(checks)
@@ -82,11 +86,18 @@ def health_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def schedule_view(_: Request) -> Response:
+        shown = None if schedule is None else schedule()
+        if shown is None:
+            return JSONResponse({"error": "no scheduler runs in this process (yet)"}, status_code=404)
+        return JSONResponse(dict(shown))
+
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/schedule", schedule_view, methods=["GET"]),
         ]
     )
 

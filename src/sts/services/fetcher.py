@@ -155,6 +155,7 @@ class FetchStats:
     requests: dict[str, int] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
     fallbacks: dict[str, int] = field(default_factory=dict)
+    fetches: int = 0  # calls of fetch() (polls)
     patched: int = 0  # states built by applying patches
     unchanged: int = 0  # empty diffPatch answers
 
@@ -207,6 +208,7 @@ class FeedFetcher:
 
     async def fetch(self, game_pk: int) -> Snapshot:
         """The game's feed now, as a snapshot for the ingestor."""
+        self.stats.fetches += 1
         if self.mode == "full":
             return await self._full(game_pk, None)
         state = await self._state(game_pk)
