@@ -8,6 +8,7 @@ from sts.cli import (
     games,  # noqa: F401
     replay,  # noqa: F401
     retrosheet,  # noqa: F401
+    schedule,  # noqa: F401
     schemas,  # noqa: F401
     standin,  # noqa: F401
     stats,  # noqa: F401

@@ -5,7 +5,8 @@ A milestone ("career hit No. 2000") is only honest when the career total before 
 
 1. the careers through the end of the previous season: Lahman's batting lines (``season_batting`` rows
    with source ``lahman``, imported by :func:`sts.stats.lahman.import_lahman`) of every season before the
-   game's, joined to the MLBAM id through the ``player_ids`` crosswalk;
+   game's, joined to the MLBAM id through the ``player_ids`` crosswalk. Every season from 1871 on must
+   be imported, or a career would be undercounted;
 2. the current season before this game: MLB's ``seasonStats`` in the game's own box score minus the
    player's line in this game (``stats``), read from one raw snapshot of the game in ``mlb-live``. MLB
    updates both together during a game, so their difference is the season total before the game.
@@ -29,6 +30,7 @@ from sts.ports import BUCKET_LIVE, ObjectStore
 
 log = structlog.get_logger(__name__)
 
+FIRST_SEASON = 1871  # Lahman's first season: a career sum needs every season from here on
 STATS = {"hits": "hits", "hr": "homeRuns"}  # our stat name -> MLB's box-score name
 
 
@@ -74,12 +76,16 @@ class LahmanFeedBaselines:
         self, conn: psycopg.AsyncConnection[Any], game_pk: int, season: int, timecode: str
     ) -> tuple[dict[int, dict[str, int]], str]:
         cur = await conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM season_batting WHERE source = 'lahman' AND season = %s)",
-            (season - 1,),
+            "SELECT count(DISTINCT season) FROM season_batting"
+            " WHERE source = 'lahman' AND season BETWEEN %s AND %s",
+            (FIRST_SEASON, season - 1),
         )
         row = await cur.fetchone()
-        if not row or not row[0]:
-            return {}, f"no Lahman batting lines for {season - 1} in the database: careers unknown"
+        if not row or row[0] != season - FIRST_SEASON:
+            return {}, (
+                f"Lahman batting lines of {FIRST_SEASON}-{season - 1} not all in the database "
+                f"({row[0] if row else 0} seasons): careers unknown"
+            )
         try:
             raw = await self.store.get(BUCKET_LIVE, f"{game_pk}/{timecode}.json")
         except ObjectNotFound:
@@ -100,7 +106,7 @@ class LahmanFeedBaselines:
             before = this_season[int(mlbam)]
             out[int(mlbam)] = {"hits": int(hits) + before["hits"], "hr": int(hr) + before["hr"]}
         note = (
-            f"Lahman through {season - 1} + {season} seasonStats before the game (snapshot {timecode}): "
+            f"Lahman through {season - 1} + {season} seasonStats before the game: "
             f"{len(out)} of {len(this_season)} players known"
         )
         return out, note

@@ -43,13 +43,18 @@ log = structlog.get_logger(__name__)
 GROUP = "moments"
 
 
-async def _merge_info(conn: psycopg.AsyncConnection[Any], game_pk: int, info: dict[str, Any]) -> None:
+async def _merge_info(
+    conn: psycopg.AsyncConnection[Any], game_pk: int, info: dict[str, Any], keep_first: tuple[str, ...] = ()
+) -> None:
+    """Merge ``info`` into the game's document; keys of ``keep_first`` are only set when absent."""
     await conn.execute(
         """
         INSERT INTO moment_games (game_pk, info) VALUES (%s, %s)
-        ON CONFLICT (game_pk) DO UPDATE SET info = moment_games.info || EXCLUDED.info
+        ON CONFLICT (game_pk) DO UPDATE SET info = moment_games.info || (
+            EXCLUDED.info - ARRAY(SELECT k FROM unnest(%s::text[]) AS k WHERE moment_games.info ? k)
+        )
         """,
-        (game_pk, Jsonb(info)),
+        (game_pk, Jsonb(info), list(keep_first)),
     )
 
 
@@ -74,20 +79,30 @@ async def load_game(conn: psycopg.AsyncConnection[Any], game_pk: int) -> tuple[d
     return (row[0] if row else {}), [r[0] for r in await cur.fetchall()]
 
 
-async def _insert(conn: psycopg.AsyncConnection[Any], m: Moment) -> bool:
+async def _upsert(conn: psycopg.AsyncConnection[Any], m: Moment) -> bool:
+    """Store ``m``; True when it is new. A known moment whose text changed (a player's name arrived with
+    a later GameInfo) is updated in place, so every run ends with the same rows."""
     cur = await conn.execute(
         """
-        INSERT INTO notable_moments (event_id, game_pk, rule, natural_key, at_bat_index, inning,
-                                     half_inning, team_id, player_ids, headline, details)
+        INSERT INTO notable_moments AS n (event_id, game_pk, rule, natural_key, at_bat_index, inning,
+                                          half_inning, team_id, player_ids, headline, details)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT DO NOTHING
+        ON CONFLICT (event_id) DO UPDATE SET
+            at_bat_index = EXCLUDED.at_bat_index, inning = EXCLUDED.inning,
+            half_inning = EXCLUDED.half_inning, team_id = EXCLUDED.team_id,
+            player_ids = EXCLUDED.player_ids, headline = EXCLUDED.headline, details = EXCLUDED.details
+        WHERE (n.at_bat_index, n.inning, n.half_inning, n.team_id, n.player_ids, n.headline, n.details)
+              IS DISTINCT FROM (EXCLUDED.at_bat_index, EXCLUDED.inning, EXCLUDED.half_inning,
+                                EXCLUDED.team_id, EXCLUDED.player_ids, EXCLUDED.headline, EXCLUDED.details)
+        RETURNING (xmax = 0)
         """,
         (
             m.event_id, m.game_pk, m.rule, m.key, m.at_bat_index, m.inning, m.half, m.team_id,
             list(m.player_ids), m.headline, Jsonb(dict(m.details)),
         ),
     )  # fmt: skip
-    return cur.rowcount == 1
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 def moments_apply(
@@ -99,10 +114,9 @@ def moments_apply(
     """The apply function of the ``moments`` group (see the module docstring)."""
     rules = settings or RuleSettings()
 
-    async def evaluate(
-        conn: psycopg.AsyncConnection[Any], game_pk: int, timecode: str | None
-    ) -> list[Moment]:
+    async def evaluate(conn: psycopg.AsyncConnection[Any], game_pk: int) -> list[Moment]:
         info, plays = await load_game(conn, game_pk)
+        timecode = info.get("baseline_timecode")
         if (
             baselines is not None
             and rules.on("career_milestone")
@@ -110,13 +124,14 @@ def moments_apply(
             and timecode
             and info.get("season")
         ):
+            # always the snapshot of the game's first GameInfo: a replay reads the same one
             known, note = await baselines.before_game(conn, game_pk, int(info["season"]), timecode)
             info = {**info, "baselines": {str(k): v for k, v in known.items()}, "baselines_note": note}
             await _merge_info(conn, game_pk, {"baselines": info["baselines"], "baselines_note": note})
             log.info("career baselines", game_pk=game_pk, known=len(known), note=note)
         career = {int(k): v for k, v in (info.get("baselines") or {}).items()}
         found = detect(GameContext.from_info(game_pk, info), plays, rules, career)
-        return [m for m in found if await _insert(conn, m)]
+        return [m for m in found if await _upsert(conn, m)]
 
     async def apply(conn: psycopg.AsyncConnection[Any], events: Sequence[GameEvent]) -> int:
         async with conn.transaction():
@@ -124,7 +139,11 @@ def moments_apply(
             for event in events:
                 pk = event.game_pk
                 if event.event_type == "GameInfo":
-                    await _merge_info(conn, pk, info_from_game_info(event.payload))
+                    info = {
+                        **info_from_game_info(event.payload),
+                        "baseline_timecode": event.payload.get("timecode"),
+                    }
+                    await _merge_info(conn, pk, info, keep_first=("baseline_timecode",))
                 elif event.event_type == "PlayCompleted":
                     await _store_play(conn, pk, compact_play(event.payload))
                 elif event.event_type == "GameFinal":
@@ -134,7 +153,7 @@ def moments_apply(
                 touched[pk] = event.payload.get("timecode") or touched.get(pk)
             new: list[tuple[Moment, str | None]] = []
             for pk, timecode in touched.items():
-                new += [(m, timecode) for m in await evaluate(conn, pk, timecode)]
+                new += [(m, timecode) for m in await evaluate(conn, pk)]
             if new:
                 messages = [
                     await codec.message(
