@@ -115,6 +115,9 @@ async def test_bad_snapshots_are_dead_lettered_and_the_game_still_finishes(
             await server.stop()
         for reason in ("malformed_json", "wrong_game", "stale_timecode"):
             assert f'sts_snapshots_rejected_total{{reason="{reason}"}}' in text
+        # the pipeline's dead-letter monitor indexed them (sts dlq list) and exports their depth
+        assert 'sts_dead_letters_pending{group="ingest",topic="mlb.snapshots.dlq"} 3.0' in text
+        assert 'sts_dead_letter_oldest_pending_age_seconds{group="ingest",topic="mlb.snapshots.dlq"}' in text
         for name in (
             "sts_polls_total",
             "sts_upstream_request_seconds",
