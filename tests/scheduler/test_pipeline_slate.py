@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import open_backends
+from sts.cli import app
+from sts.cli import commands as _commands  # noqa: F401  (registers every command)
 from sts.config import Settings
+from sts.http.health import health_app, serve
 from sts.ports import BUCKET_LIVE
 from sts.recordings import scan_recordings
 from sts.services.ingest import IngestResult
@@ -28,6 +33,7 @@ from sts.standin.server import StandIn
 from tests.scheduler.test_budget import max_in_window
 
 pytestmark = pytest.mark.slow
+runner = CliRunner()
 
 
 def embedded(tmp_path: Path, pg_url: str) -> Settings:
@@ -48,7 +54,12 @@ async def test_a_slate_of_twelve_games_never_exceeds_the_budget(
             pipeline = Pipeline(backends, client, standin.clock, config)
             stop = asyncio.Event()
             run = asyncio.create_task(pipeline.run(stop))
+            health, port = await serve(health_app({}, schedule=pipeline.scheduler.explain))
             await asyncio.sleep(25)  # 750 virtual seconds
+            cli = await asyncio.to_thread(
+                runner.invoke, app, ["schedule", "--url", f"http://127.0.0.1:{port}", "--json"]
+            )
+            await health.stop()
             stop.set()
             await asyncio.wait_for(run, 60)
     finally:
@@ -67,10 +78,17 @@ async def test_a_slate_of_twelve_games_never_exceeds_the_budget(
     games = pipeline.scheduler.games
     assert len(games) == 12
     assert all(g.stored >= 2 for g in games.values()), {pk: g.stored for pk, g in games.items()}
-    shown = pipeline.scheduler.explain()
+    # sts schedule --url read the running scheduler's decisions from its health server
+    assert cli.exit_code == 0, cli.output
+    lines = cli.stdout.splitlines()  # the pipeline's log lines share stdout with the command's JSON
+    first, last = lines.index("{"), len(lines) - 1 - lines[::-1].index("}")
+    shown = json.loads("\n".join(lines[first : last + 1]))
+    assert sorted(g["gamePk"] for g in shown["games"]) == sorted(games)
     assert {g["state"] for g in shown["games"]} <= {"live", "inning break"}
-    assert all(g["reason"] and g["nextPoll"] for g in shown["games"])
-    assert shown["budget"]["rate_per_second"] == rate
+    for g in shown["games"]:
+        assert g["reason"].startswith(("live:", "between innings", "last poll failed")), g["reason"]
+        assert g["nextPoll"] >= shown["now"][:17] and g["interval"] >= config.poll_interval
+    assert shown["budget"]["rate_per_second"] == rate and shown["budget"]["acquired"] > 0
 
 
 async def test_a_game_listed_by_game_changes_after_final_is_fetched_again(

@@ -6,6 +6,7 @@ from sts.cli import (
     demo,  # noqa: F401
     dlq,  # noqa: F401
     games,  # noqa: F401
+    moments,  # noqa: F401
     replay,  # noqa: F401
     retrosheet,  # noqa: F401
     schedule,  # noqa: F401

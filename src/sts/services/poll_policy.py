@@ -23,6 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sts.config import Settings
 
 
 @dataclass(frozen=True)
@@ -194,3 +198,22 @@ def _live(view: GameView, cfg: SchedulerConfig) -> Plan:
 def update_cadence(previous: float | None, gap: float, alpha: float) -> float:
     """Exponentially weighted moving average of the seconds between new timecodes."""
     return gap if previous is None else alpha * gap + (1 - alpha) * previous
+
+
+def config_from_settings(settings: Settings) -> SchedulerConfig:
+    """The scheduler's knobs from the ``STS_*`` settings (see :class:`sts.config.Settings`)."""
+    return SchedulerConfig(
+        poll_interval=settings.poll_interval_seconds,
+        schedule_interval=settings.schedule_interval_seconds,
+        pregame_lead=settings.pregame_lead_seconds,
+        pregame_interval=settings.pregame_interval_seconds,
+        break_factor=settings.inning_break_factor,
+        delayed_interval=settings.delayed_interval_seconds,
+        game_over_interval=settings.game_over_interval_seconds,
+        max_live_interval=settings.max_live_interval_seconds,
+        jitter=settings.poll_jitter,
+        correction_window=settings.correction_window_seconds,
+        changes_interval=settings.changes_interval_seconds,
+        budget_rate=settings.request_budget_per_second,
+        budget_burst=settings.request_budget_burst,
+    )
