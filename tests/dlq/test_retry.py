@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from sts.db.queries import table_checksums
 from sts.events.derive import derive_events
@@ -140,3 +141,37 @@ async def test_fixed_code_bug_retried_equals_clean_run(
     text = await metrics_text()
     assert gauge(text, "sts_dead_letters_pending", group) == 0
     assert gauge(text, "sts_dead_letter_oldest_pending_age_seconds", group) == 0
+
+
+@pytest.mark.parametrize("dlq_backend", ["postgres"], indirect=True)
+async def test_retry_of_an_event_older_than_the_game_state_fails_and_says_why(
+    dlq_backend: DlqBackend, migrated_pg_url: str
+) -> None:
+    """The processor skips an event older than the newest state applied for its game; retrying one
+    whose later snapshots went through meanwhile cannot bring it back, and says so."""
+    backend = dlq_backend
+    final = load(f"feed_live_{BUGGY_GAME}.json")
+    events: list[GameEvent] = []
+    previous = None
+    for state in states(final, 30):
+        events += derive_events(previous, state)
+        previous = state
+    await backend.bus.publish([await backend.codec.message(TOPIC_GAME_EVENTS, e) for e in events])
+    early = "20000101_000001"  # the second in-progress state
+
+    async def bug_in_one_state(conn: psycopg.AsyncConnection[Any], batch: Sequence[GameEvent]) -> int:
+        if any(e.payload.get("timecode") == early for e in batch):
+            raise ValueError("bug")
+        return await apply_events(conn, batch)
+
+    failing = await run_group(backend, migrated_pg_url, "processor", bug_in_one_state)
+    assert failing.dead_letters == sum(e.payload.get("timecode") == early for e in events) > 0
+    async with await psycopg.AsyncConnection.connect(migrated_pg_url, autocommit=True) as conn:
+        await dlq.index(backend.bus, backend.codec, conn)
+        ids = await dlq.pending_ids(conn)
+        outcomes = await dlq.retry(
+            conn, ids, codec=backend.codec, apply_url=migrated_pg_url, appliers={"processor": apply_events}
+        )
+        assert len(outcomes) == failing.dead_letters
+        assert all(not o.ok and "older than the newest state applied" in o.detail for o in outcomes)
+        assert sorted(await dlq.pending_ids(conn)) == sorted(ids)

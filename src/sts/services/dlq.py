@@ -15,7 +15,10 @@ Retry contract (:func:`retry`)
     Only ``pending`` entries are retried; a retried entry is ``retried`` and retrying it again does
     nothing. A game event is decoded again (the writer schema may have been registered since) and
     applied by its group's own apply function, which is idempotent by event id, so a retry can never
-    duplicate a row. A snapshot is handed to ingestion again (``reingest``), which validates, stores
+    duplicate a row. The processor's apply skips an event older than the newest state applied for its
+    game (later snapshots went through meanwhile): such a retry fails, saying so, since only a
+    rebuild of that game from its snapshots brings the event's facts back.
+    A snapshot is handed to ingestion again (``reingest``), which validates, stores
     and publishes it as if it had just been fetched. A retry that fails again leaves the entry
     ``pending`` with the new error in ``last_error``. An entry whose bytes cannot be read as a dead
     letter at all (``unreadable``) is listed and shown but can only be purged.
@@ -45,7 +48,7 @@ from sts.events.model import GameEvent
 from sts.metrics import DEAD_LETTER_OLDEST_AGE, DEAD_LETTERS_PENDING
 from sts.ports import TOPIC_GAME_EVENTS_DLQ, TOPIC_SNAPSHOTS_DLQ, EventBus, Record
 from sts.services.ingest import Ingestor, Snapshot
-from sts.services.processor import DLQ_NAMESPACE, Apply, Codec
+from sts.services.processor import DLQ_NAMESPACE, Apply, Codec, apply_events
 
 log = structlog.get_logger(__name__)
 
@@ -317,9 +320,23 @@ async def _retry_event(
         await conn.commit()
     if new:
         return f"applied {event.event_type} {event.event_id} ({new} new)"
+    if appliers[group] is apply_events and not await _processed(conn, event.event_id):
+        # write_events skips (and does not record) an event older than the newest state applied
+        # for its game: later snapshots of the game went through while this one waited
+        raise DeadLetterError(
+            f"{event.event_type} {event.event_id} not applied: it is older than the newest state applied "
+            f"for game {event.game_pk}; rebuild that game from its snapshots, then purge this entry"
+        )
     return (
         f"{event.event_type} {event.event_id}: nothing new (already applied, or older than the game's state)"
     )
+
+
+async def _processed(conn: psycopg.AsyncConnection[Any], event_id: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM processed_events WHERE event_id = %s::uuid", (event_id,))
+    found = await cur.fetchone() is not None
+    await conn.rollback()
+    return found
 
 
 async def retry(
