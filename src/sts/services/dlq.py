@@ -214,7 +214,8 @@ def _filters(
 ) -> tuple[str, list[Any]]:
     if status is not None and status not in STATUSES:
         raise DeadLetterError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
-    clauses, params = ["TRUE"], []
+    clauses: list[str] = ["TRUE"]
+    params: list[Any] = []
     for column, value in (
         ("topic", topic),
         ("consumer_group", group),
