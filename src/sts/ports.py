@@ -10,7 +10,8 @@ Buckets (object store)
 
 Topics (event bus)
     ``mlb.game-events``        all game events, key = gamePk (so order per game holds)
-    ``mlb.game-events.dlq``    events a consumer could not handle, with the error
+    ``mlb.game-events.dlq``    events a consumer could not handle, with the error (one topic for every
+                               consumer group: each entry names its group; state in ``dead_letters``)
     ``mlb.snapshots.dlq``      snapshots ingestion rejected, with the reason and the payload
 """
 
