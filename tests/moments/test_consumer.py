@@ -3,6 +3,7 @@ stored and published once, the same moments after a restart and after a replay b
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -166,3 +167,48 @@ async def test_settings_change_what_is_found(
     )
     assert sorted(r[7][0] for r in rows if r[1] == "pitch_count") == official and official
     assert {r[1] for r in rows} == {"pitch_count", "walk_off"}
+
+
+async def test_sts_moments_lists_them_per_game(
+    bus: PostgresEventBus, codec: AvroCodec, migrated_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from sts.cli import app
+    from sts.cli import commands as _commands  # noqa: F401  (registers every command)
+
+    for name in (FEED, "feed_live_718263.json"):
+        await publish(bus, codec, derive_events(None, load(name)))
+    await drain(moments_consumer(bus, codec, migrated_pg_url))
+    monkeypatch.setenv("STS_DATABASE_URL", migrated_pg_url)
+    runner = CliRunner()
+
+    async def invoke(*args: str) -> Any:  # the command runs its own event loop: not in this one
+        return await asyncio.to_thread(runner.invoke, app, list(args), terminal_width=200)
+
+    result = await invoke("moments", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["game_pk"], r["at_bat_index"], r["rule"]) for r in rows] == [
+        (718263, 27, "lead_change"),
+        (718263, 81, "late_go_ahead_run"),
+        (718263, 81, "lead_change"),
+        (GAME, 51, "lead_change"),
+        (GAME, 74, "lead_change"),
+        (GAME, 74, "walk_off"),
+    ]
+
+    result = await invoke("moments", "--game", str(GAME), "--rule", "walk_off", "--json")
+    assert result.exit_code == 0, result.output
+    [walk_off] = json.loads(result.output)
+    assert walk_off["player_ids"] == [672695] and walk_off["details"]["event"] == "Sac Fly"
+
+    result = await invoke("moments", "--game", str(GAME))
+    assert result.exit_code == 0, result.output
+    assert "3 notable moment(s) in game 747175" in result.output
+    words = " ".join(w for w in result.output.split() if w.strip("│┃"))  # the table may wrap the text
+    assert "Walk-off sac fly by Geraldo Perdomo: TOR 4, AZ 5" in words
+    assert "718263" not in result.output
+
+    result = await invoke("moments", "--rule", "walkoff")
+    assert result.exit_code == 2 and "unknown rule 'walkoff'" in result.output
