@@ -326,7 +326,8 @@ async def _retry_event(
         # for its game: later snapshots of the game went through while this one waited
         raise DeadLetterError(
             f"{event.event_type} {event.event_id} not applied: it is older than the newest state applied "
-            f"for game {event.game_pk}; rebuild that game from its snapshots, then purge this entry"
+            f"for game {event.game_pk}; rebuild it from its snapshots (sts rebuild --game {event.game_pk}), "
+            "then purge this entry"
         )
     return (
         f"{event.event_type} {event.event_id}: nothing new (already applied, or older than the game's state)"
