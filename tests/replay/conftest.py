@@ -1,4 +1,4 @@
-"""A short live run on each bus backend, kept for the whole module, and fresh databases to replay into.
+"""A short live run on each bus backend, kept for the whole package, and fresh databases to replay into.
 
 - ``embedded``: a database on the session's embedded PostgreSQL (the event log in its tables, the
   registry too) and the file object store;
@@ -103,8 +103,10 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module", params=["embedded", pytest.param("production", marks=[
-    pytest.mark.kafka, pytest.mark.s3, pytest.mark.pgserver])])  # fmt: skip
+PRODUCTION = pytest.param("production", marks=[pytest.mark.kafka, pytest.mark.s3, pytest.mark.pgserver])
+
+
+@pytest.fixture(scope="package", params=["embedded", PRODUCTION])
 async def live(
     request: pytest.FixtureRequest,
     shared_data: Path,
