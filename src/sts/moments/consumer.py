@@ -43,18 +43,13 @@ log = structlog.get_logger(__name__)
 GROUP = "moments"
 
 
-async def _merge_info(
-    conn: psycopg.AsyncConnection[Any], game_pk: int, info: dict[str, Any], keep_first: tuple[str, ...] = ()
-) -> None:
-    """Merge ``info`` into the game's document; keys of ``keep_first`` are only set when absent."""
+async def _merge_info(conn: psycopg.AsyncConnection[Any], game_pk: int, info: dict[str, Any]) -> None:
     await conn.execute(
         """
         INSERT INTO moment_games (game_pk, info) VALUES (%s, %s)
-        ON CONFLICT (game_pk) DO UPDATE SET info = moment_games.info || (
-            EXCLUDED.info - ARRAY(SELECT k FROM unnest(%s::text[]) AS k WHERE moment_games.info ? k)
-        )
+        ON CONFLICT (game_pk) DO UPDATE SET info = moment_games.info || EXCLUDED.info
         """,
-        (game_pk, Jsonb(info), list(keep_first)),
+        (game_pk, Jsonb(info)),
     )
 
 
@@ -114,9 +109,10 @@ def moments_apply(
     """The apply function of the ``moments`` group (see the module docstring)."""
     rules = settings or RuleSettings()
 
-    async def evaluate(conn: psycopg.AsyncConnection[Any], game_pk: int) -> list[Moment]:
+    async def evaluate(
+        conn: psycopg.AsyncConnection[Any], game_pk: int, timecode: str | None
+    ) -> list[Moment]:
         info, plays = await load_game(conn, game_pk)
-        timecode = info.get("baseline_timecode")
         if (
             baselines is not None
             and rules.on("career_milestone")
@@ -124,7 +120,9 @@ def moments_apply(
             and timecode
             and info.get("season")
         ):
-            # always the snapshot of the game's first GameInfo: a replay reads the same one
+            # any snapshot of the game will do: MLB updates seasonStats and the game line together, so
+            # their difference (the season before the game) is the same in every snapshot. The timecode
+            # is not stored: two runs that polled at other moments keep the same rows.
             known, note = await baselines.before_game(conn, game_pk, int(info["season"]), timecode)
             info = {**info, "baselines": {str(k): v for k, v in known.items()}, "baselines_note": note}
             await _merge_info(conn, game_pk, {"baselines": info["baselines"], "baselines_note": note})
@@ -139,11 +137,7 @@ def moments_apply(
             for event in events:
                 pk = event.game_pk
                 if event.event_type == "GameInfo":
-                    info = {
-                        **info_from_game_info(event.payload),
-                        "baseline_timecode": event.payload.get("timecode"),
-                    }
-                    await _merge_info(conn, pk, info, keep_first=("baseline_timecode",))
+                    await _merge_info(conn, pk, info_from_game_info(event.payload))
                 elif event.event_type == "PlayCompleted":
                     await _store_play(conn, pk, compact_play(event.payload))
                 elif event.event_type == "GameFinal":
@@ -153,7 +147,7 @@ def moments_apply(
                 touched[pk] = event.payload.get("timecode") or touched.get(pk)
             new: list[tuple[Moment, str | None]] = []
             for pk, timecode in touched.items():
-                new += [(m, timecode) for m in await evaluate(conn, pk)]
+                new += [(m, timecode) for m in await evaluate(conn, pk, timecode)]
             if new:
                 messages = [
                     await codec.message(
