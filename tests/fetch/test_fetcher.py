@@ -233,3 +233,17 @@ async def test_full_feed_answer_older_than_our_state_falls_back(standin: StandIn
     assert tamper_of(standin).served == [GAME]
     assert fetcher.stats.fallbacks == {"no_base": 1, "full_feed": 1, "timecode_not_forward": 1}
     assert await assert_is_server_state(client, snap, now) == now
+
+
+def test_fetch_mode_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from sts.config import Settings
+
+    monkeypatch.delenv("STS_FETCH_MODE", raising=False)
+    assert Settings().fetch_mode == "incremental"
+    monkeypatch.setenv("STS_FETCH_MODE", "full")
+    assert Settings().fetch_mode == "full"
+    monkeypatch.setenv("STS_FETCH_MODE", "partial")
+    with pytest.raises(ValidationError, match="fetch_mode"):
+        Settings()
