@@ -20,8 +20,10 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from sts.adapters.embedded_pg import EmbeddedPostgres
@@ -29,6 +31,7 @@ from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import Backends, open_backends
 from sts.config import Settings
 from sts.ports import TOPIC_SNAPSHOTS_DLQ
+from sts.services.fetcher import FetchMode
 from sts.services.pipeline import Pipeline, game_summaries
 from sts.standin.faults import FAILING_KINDS, FaultPlan
 from sts.standin.server import StandIn
@@ -37,17 +40,20 @@ from tests.e2e.test_profiles import CONFIG, SPEED, checksums
 
 pytestmark = pytest.mark.slow
 
-FAULT_SHARE = 0.35  # drawn per request; the test asserts that at least 20% of answers failed
+FAULT_SHARE = 0.55  # drawn per request; the test asserts that at least 20% of answers failed
 CLIENT_TIMEOUT = 1.0  # real seconds; the stand-in's "timeout" fault hangs longer
 PLAN = FaultPlan.mixed(FAULT_SHARE, seed=2026, hang_s=CLIENT_TIMEOUT + 0.5, slow_s=0.2, retry_after_s=5)
+# live games polled every 30 clock seconds (the stand-in's metaData.wait is 10), no correction window
+FAST = replace(CONFIG, poll_interval=30, max_live_interval=30, break_factor=1.0, correction_window=0)
 # what ingestion may answer to a faulted 2xx body: malformed JSON (truncated), an older state (stale,
-# out-of-order) or a state already stored (unchanged, not a dead letter)
+# out-of-order); a state already stored is "unchanged", not a dead letter
 EXPECTED_DLQ_REASONS = {"malformed_json", "stale_timecode"}
 
 
 @pytest.fixture
-def second_pg_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
-    yield from _fresh_database(pg_server)
+def more_pg_urls(pg_server: EmbeddedPostgres) -> Iterator[list[str]]:
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(contextlib.contextmanager(_fresh_database)(pg_server)) for _ in range(2)]
 
 
 def _settings(data_dir: Path, database_url: str) -> Settings:
@@ -56,10 +62,25 @@ def _settings(data_dir: Path, database_url: str) -> Settings:
     return Settings(data_dir=data_dir, database_url=database_url, object_store_url=objects)
 
 
-async def _replay(backends: Backends, client: MLBClient, standin: StandIn) -> Pipeline:
-    pipeline = Pipeline(backends, client, standin.clock, CONFIG)
+async def _replay(backends: Backends, client: MLBClient, standin: StandIn, mode: FetchMode) -> Pipeline:
+    pipeline = Pipeline(backends, client, standin.clock, FAST, fetch_mode=mode)
     await asyncio.wait_for(pipeline.run(asyncio.Event(), until_done=True), timeout=300)
     return pipeline
+
+
+async def _differences(url_a: str, url_b: str, sums_a: dict[str, str], sums_b: dict[str, str]) -> str:
+    """A few rows on each side of every table whose checksums differ (to say what differs)."""
+    out = []
+    for table in sorted(t for t in sums_a if sums_a[t] != sums_b.get(t)):
+        rows = []
+        for url in (url_a, url_b):
+            async with await psycopg.AsyncConnection.connect(url) as conn:
+                cur = await conn.execute(f"SELECT to_jsonb(t)::text FROM {table} t")
+                rows.append({r[0] for r in await cur.fetchall()})
+        only_a = [r[:20000] for r in sorted(rows[0] - rows[1])[:2]]
+        only_b = [r[:20000] for r in sorted(rows[1] - rows[0])[:2]]
+        out.append(f"{table}: only in clean {[r[:20000] for r in only_a]}, only in faulted {only_b}")
+    return "\n".join(out)
 
 
 async def _dead_letters(backends: Backends) -> list[dict[str, object]]:
@@ -70,65 +91,84 @@ async def _dead_letters(backends: Backends) -> list[dict[str, object]]:
 
 
 async def test_faulted_replay_gives_the_same_rows_as_a_clean_replay(
-    shared_data: Path, pg_url: str, second_pg_url: str, tmp_path: Path
+    shared_data: Path, pg_url: str, more_pg_urls: list[str], tmp_path: Path
 ) -> None:
-    origin = time.time()
-    clean = StandIn(shared_data / "statsapi", speed=SPEED, start_in=300, origin=origin)
-    faulty = StandIn(shared_data / "statsapi", speed=SPEED, start_in=300, origin=origin, faults=PLAN)
-    clock = faulty.clock  # the same virtual time as clean.clock (same origin and speed)
+    """Clean (incremental fetching) vs faulted with incremental fetching vs faulted with full feeds."""
+    runs: list[tuple[str, str, FetchMode, FaultPlan | None]] = [
+        ("clean", pg_url, "incremental", None),
+        ("faulted-incremental", more_pg_urls[0], "incremental", PLAN),
+        ("faulted-full", more_pg_urls[1], "full", PLAN),
+    ]
     opened: list[Backends] = []
+    standins: list[StandIn] = []
     try:
-        clean_base, faulty_base = await clean.start(), await faulty.start()
-        clean_backends = await open_backends(_settings(tmp_path / "clean", pg_url))
-        opened.append(clean_backends)
-        faulty_backends = await open_backends(_settings(tmp_path / "faulty", second_pg_url))
-        opened.append(faulty_backends)
-        # the faulted client waits (backoff, Retry-After, circuit cool-down) on the replay's clock
-        async with (
-            MLBClient(clean_base, timeout=10, retries=3) as clean_client,
-            MLBClient(
-                faulty_base, CLIENT_TIMEOUT, 3, backoff_base=5.0, sleep=clock.sleep, clock=clock.now
-            ) as faulty_client,
-        ):
-            clean_run, faulty_run = await asyncio.gather(
-                _replay(clean_backends, clean_client, clean),
-                _replay(faulty_backends, faulty_client, faulty),
+        for name, db, _, _ in runs:  # before the replay starts: opening takes seconds, minutes of game
+            opened.append(await open_backends(_settings(tmp_path / name, db)))
+        origin = time.time()  # every stand-in has the same virtual time (same origin and speed)
+        for _, _, _, plan in runs:
+            standins.append(
+                StandIn(shared_data / "statsapi", speed=SPEED, start_in=300, origin=origin, faults=plan)
             )
-        counters = faulty.faults.snapshot() if faulty.faults else {}
-        print("stand-in fault counters:", json.dumps(counters["injected"]), "requests", counters["requests"],
-              f"failing {counters['failing']} ({counters['failingShare']:.1%})")  # fmt: skip
-        print("dead letters:", faulty_run.stats.rejected_reasons, "stored", faulty_run.stats.snapshots_stored,
-              "clean stored", clean_run.stats.snapshots_stored)  # fmt: skip
+        clock = standins[0].clock
+        async with contextlib.AsyncExitStack() as stack:
+            replays = []
+            for (_, _, mode, plan), standin, backends in zip(runs, standins, opened, strict=True):
+                base = await standin.start()
+                if plan is None:
+                    client = MLBClient(base, timeout=10, retries=3)
+                else:  # waits (backoff, Retry-After, circuit cool-down) on the replay's clock
+                    client = MLBClient(
+                        base, CLIENT_TIMEOUT, 3, backoff_base=5.0, sleep=clock.sleep, clock=clock.now
+                    )
+                await stack.enter_async_context(client)
+                replays.append(_replay(backends, client, standin, mode))
+            pipelines = await asyncio.gather(*replays)
 
-        # the stand-in's own count: at least 20% of the answers failed, in at least 6 different ways
-        injected = counters["injected"]
-        assert counters["requests"] >= 200
-        assert counters["failingShare"] >= 0.20, counters
-        assert sum(1 for kind in FAILING_KINDS if injected[kind] > 0) >= 6, injected
-        assert injected["truncated"] > 0 and injected["stale"] + injected["out_of_order"] > 0, injected
-
-        # the same games, the same rows
         games = await game_summaries(pg_url)
         assert len(games) == 8 and all(g["status"] == "Final" for g in games)
-        assert await game_summaries(second_pg_url) == games
-        clean_sums, faulty_sums = await checksums(pg_url), await checksums(second_pg_url)
+        clean_sums = await checksums(pg_url)
         assert len(clean_sums) >= 8
-        assert faulty_sums == clean_sums
+        assert pipelines[0].stats.snapshots_rejected == 0, pipelines[0].stats.rejected_reasons
+        for (name, db, mode, _), standin, pipeline, backends in zip(
+            runs, standins, pipelines, opened, strict=True
+        ):
+            if standin.faults is None:
+                continue
+            counters = standin.faults.snapshot()
+            dead = await _dead_letters(backends)
+            reasons = Counter(str(d["reason"]) for d in dead)
+            print(f"{name}: requests {counters['requests']}, failing {counters['failing']} "
+                  f"({counters['failingShare']:.1%}), injected {json.dumps(counters['injected'])}; "
+                  f"stored {pipeline.stats.snapshots_stored}, dead letters {dict(reasons)}")  # fmt: skip
 
-        # bad bodies ended in the dead-letter topic with their reason; nothing newer was replaced
-        assert clean_run.stats.snapshots_rejected == 0, clean_run.stats.rejected_reasons
-        dead = await _dead_letters(faulty_backends)
-        reasons = Counter(str(d["reason"]) for d in dead)
-        assert sum(reasons.values()) == faulty_run.stats.snapshots_rejected > 0
-        assert set(reasons) <= EXPECTED_DLQ_REASONS and reasons["malformed_json"] > 0, reasons
-        for d in dead:
-            if d["reason"] == "stale_timecode":
-                older = json.loads(d["payload"])["metaData"]["timeStamp"]  # type: ignore[arg-type]
-                assert f"timecode {older} is older than the stored " in str(d["detail"])
+            # the stand-in's own count: at least 20% of the answers failed, in at least 6 different ways
+            injected = counters["injected"]
+            assert counters["requests"] >= 60, (name, counters)
+            assert counters["failingShare"] >= 0.20, (name, counters)
+            assert sum(1 for kind in FAILING_KINDS if injected[kind] > 0) >= 6, (name, injected)
+            assert injected["truncated"] > 0 and injected["stale"] + injected["out_of_order"] > 0, injected
+
+            # the same games, the same rows
+            assert await game_summaries(db) == games, name
+            sums = await checksums(db)
+            if sums != clean_sums:
+                print(name, "differs from the clean run:", await _differences(pg_url, db, clean_sums, sums))
+            assert sums == clean_sums, name
+
+            # bad bodies that reached ingestion are dead letters with their reason; none replaced a
+            # newer state (a stale one is refused as older than the stored one)
+            assert sum(reasons.values()) == pipeline.stats.snapshots_rejected, name
+            assert set(reasons) <= EXPECTED_DLQ_REASONS, (name, reasons)
+            for d in dead:
+                if d["reason"] == "stale_timecode":
+                    older = json.loads(d["payload"])["metaData"]["timeStamp"]  # type: ignore[arg-type]
+                    assert f"timecode {older} is older than the stored " in str(d["detail"])
+            if mode == "full":  # every faulted body goes to ingestion: both kinds are dead letters
+                assert reasons["malformed_json"] > 0 and reasons["stale_timecode"] > 0, reasons
     finally:
         for b in opened:
             await b.aclose()
-        for s in (clean, faulty):
+        for s in standins:
             with contextlib.suppress(Exception):
                 await s.stop()
 
