@@ -224,3 +224,14 @@ def test_velocity_drop_of_emerson_hancock_is_in_the_pitch_data(feeds: dict[int, 
 def test_every_recorded_moment_has_a_unique_id(found: Callable[..., dict[int, list[Moment]]]) -> None:
     everything = [m for ms in found(RuleSettings(no_hitter_after_inning=1)).values() for m in ms]
     assert len({m.event_id for m in everything}) == len(everything)
+
+
+def test_the_default_rules_find_thirteen_moments_in_the_recorded_games(
+    found: Callable[..., dict[int, list[Moment]]],
+) -> None:
+    """The list in docs/moments.md: each kind is checked against MLB's numbers by the tests above."""
+    counts: dict[str, int] = {}
+    for ms in found().values():
+        for m in ms:
+            counts[m.rule] = counts.get(m.rule, 0) + 1
+    assert counts == {"lead_change": 10, "walk_off": 1, "late_go_ahead_run": 1, "velocity_drop": 1}
