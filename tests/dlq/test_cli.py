@@ -10,6 +10,8 @@ dead-letter topic itself; and ingestion rejects a truncated snapshot to ``mlb.sn
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,15 @@ def test_list_show_retry_purge(seeded: dict[str, Any]) -> None:
     assert snapshot["reason"] == "malformed_json" and snapshot["game_pk"] == GAME
     sub_ids = [e["id"] for e in entries if "bug: substitutions" in e["error"]]
     assert len(sub_ids) == subs
+
+    # the real entry point in its own process: stdout is the JSON alone (log lines go to stderr)
+    run = subprocess.run(
+        [sys.executable, "-m", "sts", "dlq", "list", "--json", "--group", "ingest"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert [e["id"] for e in json.loads(run.stdout)["entries"]] == [snapshot["id"]]
+    assert "backends ready" in run.stderr
 
     table = invoke("list")
     assert table.exit_code == 0 and "processor" in table.output and "mlb.snapshots.dlq" in table.output
