@@ -142,7 +142,7 @@ def _hit_to_error_candidate(plays: list[JSON], k: int) -> JSON | None:
         return None  # bases empty, the batter stops at first
     if runners[0]["movement"].get("end") != "1B" or _half_scores_after(plays, k):
         return None
-    fielded = [c for c in runners[0].get("credits", []) if c.get("credit") == "f_fielded_ball"]
+    fielded: list[JSON] = [c for c in runners[0].get("credits", []) if c.get("credit") == "f_fielded_ball"]
     hit = [ev for ev in play.get("playEvents", []) if ev.get("hitData", {}).get("trajectory") in _OUT_KIND]
     if len(fielded) != 1 or not hit or fielded[0].get("position", {}).get("code") not in _POSITION_NAMES:
         return None
