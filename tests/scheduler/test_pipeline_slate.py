@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,9 @@ async def test_a_slate_of_twelve_games_never_exceeds_the_budget(
     assert {g["state"] for g in shown["games"]} <= {"live", "inning break"}
     for g in shown["games"]:
         assert g["reason"].startswith(("live:", "between innings", "last poll failed")), g["reason"]
-        assert g["nextPoll"] >= shown["now"][:17] and g["interval"] >= config.poll_interval
+        # due within one (jittered) interval; a poll waiting for a budget token can be overdue a little
+        ahead = (datetime.fromisoformat(g["nextPoll"]) - datetime.fromisoformat(shown["now"])).total_seconds()
+        assert -120 <= ahead <= g["interval"] + 1 and g["interval"] >= config.poll_interval
     assert shown["budget"]["rate_per_second"] == rate and shown["budget"]["acquired"] > 0
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from sts.clock import SystemClock
+from sts.services.ingest import IngestResult
 from sts.services.poll_policy import GameView, SchedulerConfig, is_final_state, plan, update_cadence
+from sts.services.scheduler import GameState, Scheduler
 
 NOW = datetime(2026, 7, 1, 23, 0, tzinfo=UTC)
 CFG = SchedulerConfig(
@@ -123,3 +127,44 @@ def test_config_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="budget_burst"):
         SchedulerConfig(budget_burst=0.5)
     assert SchedulerConfig(60, 300, 1800).poll_interval == 60  # positional use keeps working
+
+
+def scheduler(jitter: float, rand: float) -> Scheduler:
+    async def never(_: object) -> Any:
+        raise AssertionError("no fetch in these tests")
+
+    cfg = SchedulerConfig(poll_interval=10, jitter=jitter)
+    return Scheduler(never, never, None, SystemClock(), cfg, rand=lambda: rand)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rand", [0.0, 0.5, 0.999])
+def test_jitter_only_lengthens_and_stays_within_its_fraction(rand: float) -> None:
+    s = scheduler(0.1, rand)
+    assert 10.0 <= s.jittered(10.0) <= 11.0
+    assert s.jittered(10.0) == pytest.approx(10.0 * (1 + 0.1 * rand))
+    assert scheduler(0.0, rand).jittered(10.0) == 10.0
+
+
+def test_the_scheduler_learns_the_cadence_from_new_timecodes_in_play_only() -> None:
+    s = scheduler(0.0, 0.0)
+    st = GameState(1, NOW)
+
+    def seen(tc: str, detailed: str = "In Progress", inning: str = "Top", outcome: str = "stored") -> None:
+        status = "Live" if detailed in ("In Progress", "Warmup") else "Final"
+        s._record(st, IngestResult(1, outcome, tc, status, detailed, suggested_wait=10, inning_state=inning))
+
+    seen("20240701_190000", "Warmup")
+    seen("20240701_191000")  # warmup -> first pitch: no cadence yet
+    assert st.cadence is None
+    seen("20240701_191020")
+    assert st.cadence == pytest.approx(20)
+    seen("20240701_191020", outcome="unchanged")  # nothing new: nothing learned
+    seen("20240701_191100", inning="Middle")
+    assert st.cadence == pytest.approx(0.3 * 40 + 0.7 * 20)
+    seen("20240701_191500")  # the gap over the inning break is not a cadence
+    assert st.cadence == pytest.approx(26)
+    assert plan(st.view(), NOW, s.config).interval == pytest.approx(13)  # 0.5 x 26 s
+    seen("20240701_220000", "Game Over")
+    assert not st.done and plan(st.view(), NOW, s.config).state == "game over"
+    seen("20240701_220500", "Final")
+    assert st.done and st.final_at is not None

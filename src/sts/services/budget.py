@@ -67,9 +67,9 @@ class RequestBudget:
     async def acquire(self) -> None:
         """Take one token, waiting on the clock until there is one."""
         start = self._now()
+        waited = self._lock.locked()  # others are queued ahead: this one waits for them
         async with self._lock:
             self._refill()
-            waited = self._now() > start
             while self._tokens < 1.0:
                 waited = True
                 await self._clock.sleep((1.0 - self._tokens) / self.rate)

@@ -203,6 +203,7 @@ class Scheduler:
         with bound_contextvars(game_pk=st.game_pk):
             log.info("following game")
             while not st.done:
+                began = self._clock.now()
                 result = await self._poll(st)
                 if st.done:
                     break
@@ -212,8 +213,10 @@ class Scheduler:
                 wait = self.jittered(interval)
                 if result is None:
                     p = Plan(p.state, p.interval, f"last poll failed; {p.reason}")
-                self._explain(st, p, now, wait)
-                await self._clock.sleep(wait)
+                # intervals run from the start of one poll to the next: the time a poll takes (budget
+                # wait, download, ingestion) does not stretch the cadence
+                self._explain(st, p, began, wait)
+                await self._clock.sleep(wait - (now - began).total_seconds())
             log.info("game final and ingested", polls=st.polls, stored=st.stored)
             self._explain(st, plan(st.view(), self._clock.now(), self._config), self._clock.now())
             self._changed.set()
