@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -36,7 +37,10 @@ from sts.services.pipeline import Pipeline, game_summaries
 from sts.standin.faults import FAILING_KINDS, FaultPlan
 from sts.standin.server import StandIn
 from tests.conftest import _fresh_database
-from tests.e2e.test_profiles import CONFIG, SPEED, checksums
+from tests.contract.test_database import _server_database
+from tests.contract.test_object_store import require_s3_server
+from tests.e2e.test_profiles import CONFIG, SPEED, checksums, delete_topics, production_settings
+from tests.kafka_backends import require_kafka, require_registry
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +52,15 @@ FAST = replace(CONFIG, poll_interval=30, max_live_interval=30, break_factor=1.0,
 # what ingestion may answer to a faulted 2xx body: malformed JSON (truncated), an older state (stale,
 # out-of-order); a state already stored is "unchanged", not a dead letter
 EXPECTED_DLQ_REASONS = {"malformed_json", "stale_timecode"}
+
+
+@pytest.fixture
+def server_db() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server (and the Kafka, Apicurio and S3 servers up)."""
+    require_kafka()
+    require_registry()
+    require_s3_server()
+    yield from _server_database()
 
 
 @pytest.fixture
@@ -90,20 +103,17 @@ async def _dead_letters(backends: Backends) -> list[dict[str, object]]:
     return out
 
 
-async def test_faulted_replay_gives_the_same_rows_as_a_clean_replay(
-    shared_data: Path, pg_url: str, more_pg_urls: list[str], tmp_path: Path
-) -> None:
-    """Clean (incremental fetching) vs faulted with incremental fetching vs faulted with full feeds."""
-    runs: list[tuple[str, str, FetchMode, FaultPlan | None]] = [
-        ("clean", pg_url, "incremental", None),
-        ("faulted-incremental", more_pg_urls[0], "incremental", PLAN),
-        ("faulted-full", more_pg_urls[1], "full", PLAN),
-    ]
+Run = tuple[str, Settings, FetchMode, FaultPlan | None]  # name, backends, fetch mode, faults (None: clean)
+
+
+async def _compare(shared_data: Path, runs: list[Run]) -> None:
+    """Replay every recorded game once per run, all at the same time; the first run is the clean
+    reference every faulted run is compared with."""
     opened: list[Backends] = []
     standins: list[StandIn] = []
     try:
-        for name, db, _, _ in runs:  # before the replay starts: opening takes seconds, minutes of game
-            opened.append(await open_backends(_settings(tmp_path / name, db)))
+        for _, settings, _, _ in runs:  # before the replay starts: opening takes seconds, minutes of game
+            opened.append(await open_backends(settings))
         origin = time.time()  # every stand-in has the same virtual time (same origin and speed)
         for _, _, _, plan in runs:
             standins.append(
@@ -124,16 +134,16 @@ async def test_faulted_replay_gives_the_same_rows_as_a_clean_replay(
                 replays.append(_replay(backends, client, standin, mode))
             pipelines = await asyncio.gather(*replays)
 
-        games = await game_summaries(pg_url)
+        clean_db = opened[0].database_url
+        games = await game_summaries(clean_db)
         assert len(games) == 8 and all(g["status"] == "Final" for g in games)
-        clean_sums = await checksums(pg_url)
+        clean_sums = await checksums(clean_db)
         assert len(clean_sums) >= 8
         assert pipelines[0].stats.snapshots_rejected == 0, pipelines[0].stats.rejected_reasons
-        for (name, db, mode, _), standin, pipeline, backends in zip(
-            runs, standins, pipelines, opened, strict=True
+        for (name, _, mode, _), standin, pipeline, backends in zip(
+            runs[1:], standins[1:], pipelines[1:], opened[1:], strict=True
         ):
-            if standin.faults is None:
-                continue
+            assert standin.faults is not None
             counters = standin.faults.snapshot()
             dead = await _dead_letters(backends)
             reasons = Counter(str(d["reason"]) for d in dead)
@@ -149,10 +159,11 @@ async def test_faulted_replay_gives_the_same_rows_as_a_clean_replay(
             assert injected["truncated"] > 0 and injected["stale"] + injected["out_of_order"] > 0, injected
 
             # the same games, the same rows
+            db = backends.database_url
             assert await game_summaries(db) == games, name
             sums = await checksums(db)
             if sums != clean_sums:
-                print(name, "differs from the clean run:", await _differences(pg_url, db, clean_sums, sums))
+                print(name, "differs from the clean run:", await _differences(clean_db, db, clean_sums, sums))
             assert sums == clean_sums, name
 
             # bad bodies that reached ingestion are dead letters with their reason; none replaced a
@@ -167,10 +178,55 @@ async def test_faulted_replay_gives_the_same_rows_as_a_clean_replay(
                 assert reasons["malformed_json"] > 0 and reasons["stale_timecode"] > 0, reasons
     finally:
         for b in opened:
+            purge = getattr(b.store, "purge_buckets", None)
+            if purge is not None:
+                with contextlib.suppress(Exception):
+                    await purge()
             await b.aclose()
         for s in standins:
             with contextlib.suppress(Exception):
                 await s.stop()
+
+
+async def test_faulted_replay_gives_the_same_rows_as_a_clean_replay(
+    shared_data: Path, pg_url: str, more_pg_urls: list[str], tmp_path: Path
+) -> None:
+    """Embedded profile: clean (incremental fetching) vs faulted with incremental fetching vs faulted
+    with full-feed polling."""
+    await _compare(
+        shared_data,
+        [
+            ("clean", _settings(tmp_path / "clean", pg_url), "incremental", None),
+            ("faulted-incremental", _settings(tmp_path / "inc", more_pg_urls[0]), "incremental", PLAN),
+            ("faulted-full", _settings(tmp_path / "full", more_pg_urls[1]), "full", PLAN),
+        ],
+    )
+
+
+@pytest.mark.kafka
+@pytest.mark.s3
+@pytest.mark.pgserver
+async def test_faulted_replay_on_kafka_gives_the_same_rows_as_a_clean_replay(
+    shared_data: Path, pg_url: str, server_db: str, tmp_path: Path
+) -> None:
+    """Production profile (Kafka + Apicurio, SeaweedFS S3, PostgreSQL server), faulted, vs a clean
+    replay on the embedded profile."""
+    prefix = f"fault-{uuid.uuid4().hex[:8]}"
+    try:
+        await _compare(
+            shared_data,
+            [
+                ("clean", _settings(tmp_path / "clean", pg_url), "incremental", None),
+                (
+                    "faulted-kafka",
+                    production_settings(tmp_path / "kafka", server_db, prefix),
+                    "incremental",
+                    PLAN,
+                ),
+            ],
+        )
+    finally:
+        delete_topics(f"{prefix}.")
 
 
 @pytest.fixture(autouse=True)
