@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -41,7 +42,7 @@ async def test_sts_replay_into_a_fresh_database_gives_the_live_rows(live: LiveRu
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary: dict[str, Any] = json.loads(proc.stdout)["replay"]
     assert summary["failed"] == 0 and summary["read"] > 100 and summary["games"] == list(GAMES)
-    assert "partition 0: from offset 0" in proc.stderr  # progress goes to stderr
+    assert re.search(r"partition \d+: from offset 0", proc.stderr)  # progress goes to stderr
     assert await checksums(target) == await checksums(live.database_url)
 
 
