@@ -7,8 +7,9 @@ pipeline runs (adaptive scheduler with its correction window → /game/changes l
 feed is fetched again → ingestion derives ``PlayRevised`` → processor and season-stats consumers).
 
 Checked: the play row is updated in place (revision 2), its history row exists, the ``PlayRevised``
-event is on the bus, applying it again adds nothing, and our derived box line, the quality record and
-the season line equal the revised feed's official numbers (MLB's box as the stand-in serves it).
+event is on the bus, applying it again adds nothing, our derived box line, the quality record and
+the season line equal the revised feed's official numbers (MLB's box as the stand-in serves it), and
+a replay of the bus and a rebuild from the raw snapshots give the same rows (table checksums).
 
 Backends: ``embedded`` (the PostgreSQL event log and registry in the embedded database, file object
 store) and ``kafka`` (Kafka with topics and groups under a prefix of their own, Avro schemas in
@@ -20,25 +21,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import open_backends
 from sts.config import Settings
+from sts.db import migrate
 from sts.ports import TOPIC_GAME_EVENTS
 from sts.recordings import scan_recordings
 from sts.services.ingest import IngestResult
 from sts.services.pipeline import Pipeline
 from sts.services.processor import apply_events
+from sts.services.replay import live_consumers, parse_position, rebuild, replay
 from sts.services.scheduler import SchedulerConfig
 from sts.standin.revisions import Revision
 from sts.standin.server import StandIn
 from sts.stats.formulas import avg
+from tests.conftest import _fresh_database
 from tests.kafka_backends import kafka_url, registry_url, require_kafka, require_registry
+from tests.replay.conftest import checksums
 
 PK, ABI = 744914, 9
 BATTER, FIELDER, PITCHER = 543807, 676694, 686613  # Springer (TOR), Meyers (HOU CF), Arrighetti (HOU)
@@ -72,8 +79,17 @@ async def derived_hits(url: str) -> int | None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def test_a_scoring_change_after_final_is_applied_and_recomputed(
-    backend: str, shared_data: Path, pg_url: str, tmp_path: Path
+    backend: str, shared_data: Path, pg_url: str, pg_server: EmbeddedPostgres, tmp_path: Path
 ) -> None:
+    cleanups: list[Iterator[str]] = []
+    fresh: list[str] = []
+
+    def new_database() -> str:
+        gen = _fresh_database(pg_server)
+        cleanups.append(gen)
+        fresh.append(next(gen))
+        return fresh[-1]
+
     prefix = f"corr-{uuid.uuid4().hex[:8]}"
     bus: dict[str, Any] = {}
     if backend == "kafka":
@@ -217,9 +233,23 @@ async def test_a_scoring_change_after_final_is_applied_and_recomputed(
         )
         assert [(pid, h) for pid, h, _ in stored_official if pid == BATTER] == [(BATTER, new_bat["hits"])]
         assert [(pid, e) for pid, _, e in stored_official if pid == FIELDER] == [(FIELDER, new_fld["errors"])]
+
+        # the same rows again from the bus (replay) and from the raw snapshots (rebuild)
+        consumers = live_consumers(settings, backends.store)
+        live_sums = await checksums(url)
+        assert live_sums["play_revisions"] != "empty"
+        for target in (new_database(), new_database()):
+            migrate(target)
+            if target == fresh[0]:
+                await replay(backends.bus, backends.codec, target, consumers, start=parse_position("0"))
+            else:
+                await rebuild(backends.store, target, consumers)
+            assert await checksums(target) == live_sums
     finally:
         await standin.stop()
         await backends.aclose()
+        for gen in cleanups:
+            next(gen, None)
         if backend == "kafka":
             from tests.e2e.test_profiles import delete_topics
 
