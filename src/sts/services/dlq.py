@@ -154,9 +154,15 @@ _COLUMNS = (
     "original_partition", "original_offset", "original_key", "source_url", "payload", "headers", "reason",
     "error", "stack", "attempts", "failed_at",
 )  # fmt: skip
+_REOPENED = [c for c in _COLUMNS if c != "id"]
 _INSERT = (
     f"INSERT INTO dead_letters ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
-    "ON CONFLICT (id) DO NOTHING"
+    # the same failure written twice is one entry; the same record failing again AFTER its entry was
+    # resolved (retried or purged) reopens it, with the new failure
+    f"ON CONFLICT (id) DO UPDATE SET ({', '.join(_REOPENED)}) = "
+    f"ROW({', '.join('EXCLUDED.' + c for c in _REOPENED)}), status = 'pending', last_error = NULL, "
+    "resolved_at = NULL "
+    "WHERE dead_letters.status <> 'pending' AND EXCLUDED.failed_at > dead_letters.resolved_at"
 )
 _ADVANCE = (
     "INSERT INTO dead_letter_offsets (topic, partition, next_offset) VALUES (%s, %s, %s) "
@@ -169,7 +175,8 @@ async def index(
     bus: EventBus, codec: Codec, conn: psycopg.AsyncConnection[Any], topics: Sequence[str] = DLQ_TOPICS
 ) -> int:
     """Add the entries written to ``topics`` since the last call to ``dead_letters``; return how many
-    rows are new. Idempotent: the same record (or the same failure written twice) is one entry."""
+    rows are new or reopened. The same failure written twice is one entry; a record that fails again
+    after its entry was resolved reopens the entry (``pending`` again, with the new failure)."""
     new = 0
     for topic in topics:
         cur = await conn.execute(
@@ -355,8 +362,8 @@ async def retry(
     ``conn`` is the state connection (autocommit); applies run on a connection of their own to
     ``apply_url``, as in the consumer."""
     entries = [await get_entry(conn, i) for i in dict.fromkeys(entry_ids)]
-    entries.sort(
-        key=lambda e: (e["topic"], e["failed_at"], e["original_partition"] or 0, e["original_offset"] or 0)
+    entries.sort(  # bus order within each partition (one game is in one partition), then failure time
+        key=lambda e: (e["topic"], e["original_partition"] or 0, e["original_offset"] or 0, e["failed_at"])
     )
     outcomes: list[RetryOutcome] = []
     async with await psycopg.AsyncConnection.connect(apply_url) as apply_conn:
