@@ -113,7 +113,7 @@ def test_after_final_the_correction_window_then_nothing() -> None:
     final_at = NOW - timedelta(hours=2)
     inside = plan(live(status="Final", detailed="Final", final_at=final_at), NOW, CFG)
     assert inside.state == "final" and inside.interval is None
-    assert "/game/changes" in inside.reason and "until 21:00:00Z" in inside.reason
+    assert "/game/changes" in inside.reason and "until 2026-07-02 21:00:00Z" in inside.reason
     later = NOW + timedelta(hours=23)
     closed = plan(live(status="Final", detailed="Final", final_at=final_at), later, CFG)
     assert closed.state == "closed" and "no longer polled" in closed.reason

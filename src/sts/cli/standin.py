@@ -48,6 +48,12 @@ def standin(
         float, typer.Option("--start-in", help="virtual seconds until the first game's first pitch")
     ] = 1200.0,
     stagger: Annotated[float, typer.Option(help="virtual seconds between successive first pitches")] = 0.0,
+    slate: Annotated[
+        int, typer.Option(help="replay this many games: the recorded ones plus clones under other gamePks")
+    ] = 0,
+    slate_shift: Annotated[
+        float, typer.Option("--slate-shift", help="virtual seconds between the clones' first pitches")
+    ] = 60.0,
     origin: Annotated[
         float | None, typer.Option(help="real Unix epoch the replay started at (resumes that replay)")
     ] = None,
@@ -108,6 +114,8 @@ def standin(
             origin=origin,
             revisions=revisions,
             faults=plan,
+            slate=slate,
+            slate_shift=slate_shift,
         )
     except RevisionError as exc:
         typer.echo(f"--revise: {exc}", err=True)

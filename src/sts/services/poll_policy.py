@@ -114,6 +114,10 @@ def _at(t: datetime) -> str:
     return t.strftime("%H:%M:%SZ")
 
 
+def _day_at(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def plan(view: GameView, now: datetime, cfg: SchedulerConfig) -> Plan:
     """The next poll of one game (before jitter), with the reason in words."""
     detailed = view.detailed or ""
@@ -123,10 +127,10 @@ def plan(view: GameView, now: datetime, cfg: SchedulerConfig) -> Plan:
             return Plan(
                 "final",
                 None,
-                f"Final since {_at(view.final_at)}; correction window until {_at(closes)}: re-fetched when "
-                f"/game/changes lists it (checked every {_span(cfg.changes_interval)})",
+                f"Final since {_at(view.final_at)}; correction window until {_day_at(closes)}: "
+                f"re-fetched when /game/changes lists it (checked every {_span(cfg.changes_interval)})",
             )
-        return Plan("closed", None, f"Final; correction window ended at {_at(closes)}: no longer polled")
+        return Plan("closed", None, f"Final; correction window ended at {_day_at(closes)}: no longer polled")
     if detailed.startswith(("Postponed", "Cancelled")):
         return Plan(
             "postponed",
