@@ -100,3 +100,6 @@ DATA_QUALITY_VALUES = Counter(
 DATA_QUALITY_MISMATCHED_GAMES = Counter(
     "sts_data_quality_mismatched_games_total", "Final games whose derived box differs from the official one"
 )
+
+# -- notable moments (sts.moments)
+NOTABLE_MOMENTS = Counter("sts_notable_moments_total", "New notable moments found, by rule", ["rule"])

@@ -45,6 +45,7 @@ behaviour, setting ``fetch_mode = "full"``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -197,11 +198,6 @@ class FeedFetcher:
         self._seeded: set[int] = set()
         self.stats = FetchStats()
 
-    def forget(self, game_pk: int) -> None:
-        """Drop the state in hand (the next fetch is a full one)."""
-        self._states.pop(game_pk, None)
-        self._seeded.add(game_pk)
-
     def timecode(self, game_pk: int) -> str | None:
         state = self._states.get(game_pk)
         return None if state is None else state.timecode
@@ -240,24 +236,28 @@ class FeedFetcher:
             except PatchRejected as rej:  # e.g. an older feed: ask for the current one
                 log.warning("full-feed answer refused", game_pk=game_pk, reason=rej.reason, detail=rej.detail)
                 return await self._full(game_pk, rej.reason)
-            self._states[game_pk] = _State(answer.raw, timecode, _status(answer.data), verified=True)
+            self._keep(game_pk, _State(answer.raw, timecode, _status(answer.data), verified=True))
             return Snapshot(game_pk, answer.raw, answer.url, answer.fetched_at)
         if shape != "patches":
             why = answer.parse_error or f"unexpected shape of {type(answer.data).__name__}"
             log.warning("unusable diffPatch answer", game_pk=game_pk, reason="bad_response", detail=why)
             return await self._full(game_pk, "bad_response")
-        try:
-            doc = apply_patches(state.raw, answer.data)
-            timecode = check_state(game_pk, doc, state.timecode, strictly_later=True)
+        try:  # parsing, patching and serializing a 1 MB feed: off the event loop
+            new = await asyncio.to_thread(_patched, game_pk, state, answer.data)
         except PatchRejected as rej:
             log.warning("patched state refused", game_pk=game_pk, reason=rej.reason, detail=rej.detail)
             return await self._full(game_pk, rej.reason)
-        raw = dumps(doc)
-        self._states[game_pk] = _State(raw, timecode, _status(doc), verified=True)
+        self._keep(game_pk, new)
         self.stats.patched += 1
-        return Snapshot(game_pk, raw, answer.url, answer.fetched_at)
+        return Snapshot(game_pk, new.raw, answer.url, answer.fetched_at)
 
     # ------------------------------------------------------------------ helpers
+
+    def _keep(self, game_pk: int, new: _State) -> None:
+        """Make ``new`` the state in hand, unless a concurrent fetch already brought a later one."""
+        current = self._states.get(game_pk)
+        if current is None or current.timecode <= new.timecode:
+            self._states[game_pk] = new
 
     async def _state(self, game_pk: int) -> _State | None:
         state = self._states.get(game_pk)
@@ -317,7 +317,14 @@ class FeedFetcher:
         except PatchRejected as rej:
             log.info("full feed not adopted as patch base", game_pk=game_pk, reason=rej.reason)
             return
-        self._states[game_pk] = _State(raw, timecode, _status(doc), verified=True)
+        self._keep(game_pk, _State(raw, timecode, _status(doc), verified=True))
+
+
+def _patched(game_pk: int, state: _State, patches: list[Any]) -> _State:
+    """The state ``patches`` bring ``state`` to, checked (raises :class:`PatchRejected`)."""
+    doc = apply_patches(state.raw, patches)
+    timecode = check_state(game_pk, doc, state.timecode, strictly_later=True)
+    return _State(dumps(doc), timecode, _status(doc), verified=True)
 
 
 def _status(doc: Any) -> str | None:
