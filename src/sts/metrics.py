@@ -58,6 +58,10 @@ INGEST_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 GAMES_TRACKED = Gauge("sts_games_tracked", "Games the scheduler is following, by state", ["state"])
+BUDGET_WAITS = Counter("sts_request_budget_waits_total", "MLB API requests that waited for a budget token")
+BUDGET_WAIT_SECONDS = Counter(
+    "sts_request_budget_wait_seconds_total", "Clock seconds MLB API requests spent waiting for a budget token"
+)
 
 # -- event bus
 EVENTS_PUBLISHED = Counter(

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from sts.services.budget import RequestBudget
 
@@ -39,6 +40,7 @@ async def test_fifteen_at_once_are_spread_out_by_the_rate() -> None:
     clock = VirtualClock()
     budget = RequestBudget(rate=2.0, burst=5, clock=clock)
     t0 = clock.now()
+    waits_before = REGISTRY.get_sample_value("sts_request_budget_waits_total") or 0.0
     granted: list[tuple[int, float]] = []
     waits: list[float] = []
 
@@ -57,6 +59,7 @@ async def test_fifteen_at_once_are_spread_out_by_the_rate() -> None:
         assert max_in_window(times, window) <= budget.max_requests(window)
     assert budget.stats.acquired == 15 and budget.stats.waited == 10
     assert budget.stats.wait_seconds == pytest.approx(sum(waits))
+    assert REGISTRY.get_sample_value("sts_request_budget_waits_total") == waits_before + 10
 
 
 async def test_the_bucket_refills_up_to_the_burst_only() -> None:

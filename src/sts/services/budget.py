@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from sts import metrics
 from sts.clock import Clock
 
 
@@ -77,8 +78,11 @@ class RequestBudget:
             self._tokens -= 1.0
             self.stats.acquired += 1
             if waited:
+                waited_for = max(0.0, self._now() - start)
                 self.stats.waited += 1
-                self.stats.wait_seconds += max(0.0, self._now() - start)
+                self.stats.wait_seconds += waited_for
+                metrics.BUDGET_WAITS.inc()
+                metrics.BUDGET_WAIT_SECONDS.inc(waited_for)
 
     def describe(self) -> dict[str, float | int]:
         return {
