@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from sts.adapters.pg_bus import PostgresEventBus
 from sts.adapters.pg_registry import PostgresSchemaRegistry
@@ -77,6 +78,7 @@ async def test_moments_of_a_game_replayed_in_states_across_a_restart_are_stored_
     bus: PostgresEventBus, codec: AvroCodec, migrated_pg_url: str
 ) -> None:
     final = load(FEED)
+    walk_offs_before = REGISTRY.get_sample_value("sts_notable_moments_total", {"rule": "walk_off"}) or 0
     snapshots = states(final, 7)  # in progress at plays 0, 7, 14, … 70, then final
     half = 9  # up to the state in play 56: plays 0-55 complete
     previous = None
@@ -110,6 +112,9 @@ async def test_moments_of_a_game_replayed_in_states_across_a_restart_are_stored_
     assert ev.payload["player_ids"] == [672695] and ev.payload["at_bat_index"] == 74
     assert ev.payload["timecode"] == final["metaData"]["timeStamp"]
     assert sum((await bus.lag(GROUP, TOPIC_GAME_EVENTS)).values()) == 0
+    assert (
+        REGISTRY.get_sample_value("sts_notable_moments_total", {"rule": "walk_off"}) == walk_offs_before + 1
+    )
 
     # another group replays the whole topic onto the same database: no new row, nothing republished
     again = Processor(bus, codec, migrated_pg_url, group="moments-replay", apply=moments_apply(bus, codec))

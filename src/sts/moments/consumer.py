@@ -24,6 +24,7 @@ import psycopg
 import structlog
 from psycopg.types.json import Jsonb
 
+from sts import metrics
 from sts.events.model import GameEvent
 from sts.moments.baselines import BaselineSource
 from sts.moments.rules import (
@@ -157,6 +158,7 @@ def moments_apply(
                 ]
                 await bus.publish(messages)
                 for m, _ in new:
+                    metrics.NOTABLE_MOMENTS.labels(m.rule).inc()
                     log.info("notable moment", game_pk=m.game_pk, rule=m.rule, headline=m.headline)
         return len(new)
 
