@@ -10,8 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
+from typer.testing import CliRunner
 
 from sts.adapters.file_store import FileObjectStore
+from sts.cli import app
+from sts.cli import games as _games  # noqa: F401  (registers the commands)
 from sts.events.derive import derive_events
 from sts.events.model import GameEvent
 from sts.ports import BUCKET_LIVE
@@ -142,3 +146,29 @@ async def test_a_play_revised_before_mlb_fixes_its_box_is_recomputed_and_flagged
     )
     flagged = {(m["person_id"], m["stat"]) for m in mismatches}
     assert (BATTER, "hits") in flagged and matched < total
+
+
+@pytest.fixture
+async def corrected(migrated_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    final = load("feed_live_744914.json")
+    scored, _ = apply_revision(final, "hit-to-error")
+    scored = at(scored, "20240701_220000")
+    async with await psycopg.AsyncConnection.connect(migrated_pg_url) as c:
+        await apply_events(c, derive_events(None, final))
+        await apply_events(c, derive_events(final, scored))
+    monkeypatch.setenv("STS_DATABASE_URL", migrated_pg_url)
+    return migrated_pg_url
+
+
+def test_sts_game_shows_the_corrections(corrected: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["game", "744914", "--json"])
+    assert result.exit_code == 0, result.output
+    [revision] = json.loads(result.output)["revisions"]
+    assert (revision["at_bat_index"], revision["revision"], revision["kind"]) == (9, 1, "scoring_change")
+    assert (revision["inning"], revision["half_inning"]) == (2, "bottom")
+    result = runner.invoke(app, ["game", "744914"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "correction: play #9 (bottom 2) revision 1 at 20240701_220000, scoring_change:" in text
+    assert "result.eventType single -> field_error" in text

@@ -105,6 +105,17 @@ def game_command(
     for side, name in (("away", g["away"]), ("home", g["home"])):
         out.print(_batting(name, [b for b in detail["batters"] if b["side"] == side]))
         out.print(_pitching(name, [p for p in detail["pitchers"] if p["side"] == side]))
+    for r in detail.get("revisions") or []:
+        fields = ", ".join(
+            f"{c['field']} {_v(c['old'])} -> {_v(c['new'])}"
+            if not c["field"].startswith("runners")
+            else c["field"]
+            for c in r["changes"]
+        )
+        out.print(
+            f"correction: play #{r['at_bat_index']} ({_v(r['half_inning'])} {_v(r['inning'])}) revision"
+            f" {r['revision']} at {r['timecode']}, {r['kind']}: {fields}"
+        )
     q = detail.get("quality")
     if q is None:
         out.print("data quality: not checked yet (the game is not final, or not processed yet)")

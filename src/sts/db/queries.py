@@ -146,7 +146,16 @@ async def game_detail(conn: psycopg.AsyncConnection[Any], game_pk: int) -> dict[
         "SELECT matched, total, mismatches, checked_at FROM box_quality WHERE game_pk = %s", (game_pk,)
     )
     quality = await cur.fetchone()
-    return {"game": game, "innings": innings, "batters": batters, "pitchers": pitchers, "quality": quality}
+    # corrections: plays revised after they happened, oldest first (migration 0005)
+    await cur.execute(
+        "SELECT r.at_bat_index, r.revision, r.timecode, r.kind, r.changes, p.inning, p.half_inning"
+        " FROM play_revisions r LEFT JOIN plays p USING (game_pk, at_bat_index)"
+        " WHERE r.game_pk = %s ORDER BY r.timecode, r.at_bat_index, r.revision",
+        (game_pk,),
+    )
+    revisions = list(await cur.fetchall())
+    return {"game": game, "innings": innings, "batters": batters, "pitchers": pitchers, "quality": quality,
+            "revisions": revisions}  # fmt: skip
 
 
 async def _name(conn: psycopg.AsyncConnection[Any], person_id: int | None) -> str | None:
