@@ -102,7 +102,7 @@ class Pipeline:
             self.on_result(result)
 
     async def lag(self) -> int:
-        """Records of ``mlb.game-events`` not yet handled by the processor or the season-stats group."""
+        """Records of ``mlb.game-events`` not yet handled by the processor, season-stats or moments group."""
         total = 0
         for group in (PROCESSOR_GROUP, STATS_GROUP, MOMENTS_GROUP):
             total += sum((await self.backends.bus.lag(group, TOPIC_GAME_EVENTS)).values())
