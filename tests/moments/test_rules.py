@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sts.config import Settings
 from sts.moments.rules import RULES, GameContext, Moment, RuleSettings, detect
 
 CTX = GameContext(
@@ -293,3 +296,24 @@ def test_only_the_contiguous_prefix_is_evaluated_and_ids_are_stable() -> None:
     assert len({m.event_id for m in first}) == len(first)
     other_game = GameContext(**{**CTX.__dict__, "game_pk": 2})
     assert rules_of(detect(other_game, plays), "walk_off")[0].event_id != walk_off.event_id
+
+
+def test_settings_from_the_environment_and_the_toml_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key in [k for k in os.environ if k.startswith("STS_MOMENTS_") or k == "STS_CONFIG_FILE"]:
+        monkeypatch.delenv(key)
+    assert RuleSettings.from_settings(Settings()) == RuleSettings()  # the documented defaults
+    monkeypatch.setenv("STS_MOMENTS_PITCH_COUNT_THRESHOLDS", "[110, 90]")
+    monkeypatch.setenv("STS_MOMENTS_DISABLED_RULES", '["velocity_drop"]')
+    monkeypatch.setenv("STS_MOMENTS_VELOCITY_DROP_MPH", "3")
+    config = tmp_path / "sts.toml"
+    config.write_text("[sts]\nmoments_late_inning = 8\nmoments_no_hitter_after_inning = 5\n")
+    monkeypatch.setenv("STS_CONFIG_FILE", str(config))
+    rules = RuleSettings.from_settings(Settings())
+    assert rules.pitch_count_thresholds == (90, 110)
+    assert rules.disabled == frozenset({"velocity_drop"}) and not rules.on("velocity_drop")
+    assert (rules.velocity_drop_mph, rules.late_inning, rules.no_hitter_after_inning) == (3.0, 8, 5)
+    monkeypatch.setenv("STS_MOMENTS_DISABLED_RULES", '["no-hitter"]')
+    with pytest.raises(ValueError, match="unknown notable-moment rules"):
+        RuleSettings.from_settings(Settings())
