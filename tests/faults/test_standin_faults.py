@@ -20,6 +20,8 @@ from prometheus_client import REGISTRY
 from sts.adapters.circuit_breaker import BreakerConfig
 from sts.adapters.mlb_client import MLBClient
 from sts.errors import CircuitOpen, UpstreamStatusError, UpstreamUnavailable
+from sts.services.fetcher import FeedFetcher
+from sts.services.ingest import validate
 from sts.standin.faults import FAULT_KINDS, FaultInjector, FaultPlan
 from sts.standin.server import StandIn
 
@@ -238,3 +240,28 @@ async def test_timeouts_are_retried_then_reported(standin: StandIn) -> None:
         with pytest.raises(UpstreamUnavailable, match="timed out on all 2 attempts"):
             await mlb.feed_live(GAME)
     assert standin.faults.injected["timeout"] == 2  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------- incremental fetching against it
+
+
+async def test_fetcher_survives_truncated_and_stale_diffpatch_answers(standin: StandIn) -> None:
+    """A cut diffPatch body and an older state served as the answer to diffPatch both end in a full
+    fetch of the current feed; no snapshot handed to ingestion goes back in time."""
+    vt = VirtualTime()
+    async with MLBClient(str(standin.base_url), retries=0, sleep=vt.sleep, clock=vt) as mlb:
+        fetcher = FeedFetcher(mlb)
+        last = validate(GAME, (await fetcher.fetch(GAME)).raw, None)["metaData"]["timeStamp"]
+        for kind in ("truncated", "stale", "truncated", "stale"):
+            _set(standin, rates={kind: 1.0}, stale_steps=3, paths=("/diffPatch",))
+            snap = await fetcher.fetch(GAME)
+            _set(standin, rates={})
+            doc = validate(GAME, snap.raw, last)  # raises if older than what came before
+            assert "diffPatch" not in snap.url  # the current feed, fetched whole
+            last = doc["metaData"]["timeStamp"]
+    injected = standin.faults.snapshot()["injected"]  # type: ignore[union-attr]
+    assert injected["truncated"] == 2 and injected["stale"] == 2
+    fallbacks = fetcher.stats.fallbacks
+    assert fallbacks["bad_response"] == 2  # the cut bodies
+    # an older full feed answered to diffPatch: refused as not moving forward
+    assert fallbacks["full_feed"] == 2 and fallbacks["timecode_not_forward"] == 2, fallbacks

@@ -17,7 +17,7 @@ Kinds (``FAULT_KINDS``):
 ``stale`` and ``out_of_order`` apply to ``/feed/live`` without ``timecode`` and to ``diffPatch`` (whose
 end is then moved to the older state: an empty list, a patch to the older state, or the older full
 feed); on other paths, or when the game has no earlier state, the request is served normally. Only
-``/api/…`` paths are faulted; ``/standin/…`` never is.
+``/api/…`` paths are faulted (those containing one of ``paths`` when given); ``/standin/…`` never is.
 
 Reproducibility: one ``random.Random(seed)`` decides every request in arrival order, so the same
 sequence of requests gets the same faults. The counters (:meth:`FaultInjector.snapshot`) say how many
@@ -86,6 +86,7 @@ class FaultPlan:
     slow_s: float = 2.0
     retry_after_s: float = 1.0
     stale_steps: int = 3
+    paths: tuple[str, ...] = ()  # fault only paths containing one of these (empty: every /api/ path)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.rates) - set(FAULT_KINDS))
@@ -176,7 +177,9 @@ class FaultInjector:
         """``app`` with faults injected into its ``/api/…`` HTTP requests."""
 
         async def faulty(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/api/"):
+            path = str(scope.get("path", "")) if scope["type"] == "http" else ""
+            paths = self.plan.paths
+            if not path.startswith("/api/") or (paths and not any(p in path for p in paths)):
                 await app(scope, receive, send)
                 return
             self.requests += 1
