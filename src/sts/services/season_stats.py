@@ -122,8 +122,13 @@ async def on_game_final(
                     # unmatched until a crosswalk import finds him in the Chadwick register
                     "INSERT INTO player_ids (mlbam, full_name, source, unmatched)"
                     " VALUES (%s, %s, 'statsapi', true)"
-                    " ON CONFLICT (mlbam) DO UPDATE SET full_name = COALESCE(player_ids.full_name,"
-                    " EXCLUDED.full_name)",
+                    # feeds spell some names differently (accents); among the feed spellings the
+                    # greatest (byte order) wins, so the row does not depend on the order games are
+                    # applied in (live, replay, rebuild); a name from the register is kept
+                    " ON CONFLICT (mlbam) DO UPDATE SET full_name = CASE"
+                    " WHEN player_ids.source = 'statsapi' AND player_ids.unmatched"
+                    " THEN GREATEST(player_ids.full_name COLLATE \"C\", EXCLUDED.full_name COLLATE \"C\")"
+                    " ELSE COALESCE(player_ids.full_name, EXCLUDED.full_name) END",
                     [(pid, names.get(pid)) for pid in people],
                 )
         teams = [t for t in meta["team_id"].values() if t is not None]
