@@ -127,7 +127,7 @@ async def on_game_final(
                     # applied in (live, replay, rebuild); a name from the register is kept
                     " ON CONFLICT (mlbam) DO UPDATE SET full_name = CASE"
                     " WHEN player_ids.source = 'statsapi' AND player_ids.unmatched"
-                    " THEN GREATEST(player_ids.full_name COLLATE \"C\", EXCLUDED.full_name COLLATE \"C\")"
+                    ' THEN GREATEST(player_ids.full_name COLLATE "C", EXCLUDED.full_name COLLATE "C")'
                     " ELSE COALESCE(player_ids.full_name, EXCLUDED.full_name) END",
                     [(pid, names.get(pid)) for pid in people],
                 )
