@@ -24,8 +24,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.adapters.mlb_client import MLBClient
@@ -147,9 +149,14 @@ async def _compare(shared_data: Path, runs: list[Run]) -> None:
             counters = standin.faults.snapshot()
             dead = await _dead_letters(backends)
             reasons = Counter(str(d["reason"]) for d in dead)
+            host = f"127.0.0.1:{httpx.URL(str(standin.base_url)).port}"
+            opened_circuit = REGISTRY.get_sample_value(
+                "sts_upstream_circuit_transitions_total", {"host": host, "state": "open"}
+            )
             print(f"{name}: requests {counters['requests']}, failing {counters['failing']} "
                   f"({counters['failingShare']:.1%}), injected {json.dumps(counters['injected'])}; "
-                  f"stored {pipeline.stats.snapshots_stored}, dead letters {dict(reasons)}")  # fmt: skip
+                  f"stored {pipeline.stats.snapshots_stored}, dead letters {dict(reasons)}, "
+                  f"circuit opened {opened_circuit or 0:.0f} times")  # fmt: skip
 
             # the stand-in's own count: at least 20% of the answers failed, in at least 6 different ways
             injected = counters["injected"]

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
 from prometheus_client import REGISTRY
 
 from sts.adapters.circuit_breaker import BreakerConfig
 from sts.adapters.mlb_client import MLBClient
+from sts.cli.standin import standin as standin_command
 from sts.errors import CircuitOpen, UpstreamStatusError, UpstreamUnavailable
 from sts.services.fetcher import FeedFetcher
 from sts.services.ingest import validate
@@ -265,3 +267,10 @@ async def test_fetcher_survives_truncated_and_stale_diffpatch_answers(standin: S
     assert fallbacks["bad_response"] == 2  # the cut bodies
     # an older full feed answered to diffPatch: refused as not moving forward
     assert fallbacks["full_feed"] == 2 and fallbacks["timecode_not_forward"] == 2, fallbacks
+
+
+def test_cli_refuses_a_bad_fault_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit) as exc:
+        standin_command(faults="error_500=0.5,bogus=0.1")
+    assert exc.value.exit_code == 2
+    assert "--faults: unknown fault kind(s) bogus; known: error_500" in capsys.readouterr().err
