@@ -138,6 +138,9 @@ async def test_a_scoring_change_after_final_is_applied_and_recomputed(
             await asyncio.wait_for(run, 60)
         assert revised_tc in {r.timecode for r in results if r.outcome == "stored"}, "revision never fetched"
         assert pipeline.scheduler.games[PK].refetches >= 1  # through /game/changes, the real path
+        groups = (pipeline.processor, pipeline.stats_updater, pipeline.moments)
+        assert [c.dead_letters for c in groups] == [0, 0, 0]  # every consumer took PlayRevised
+        assert pipeline.stats.snapshots_rejected == 0
         orig_bat = official(recorded, "home", BATTER, "batting")
         new_bat = official(revised, "home", BATTER, "batting")
         assert new_bat["hits"] == orig_bat["hits"] - 1
