@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sts import logging as sts_logging
 from sts.cli import app
 from sts.cli._database import database
 from sts.config import Settings
@@ -55,8 +56,10 @@ def moments_command(
         async with await psycopg.AsyncConnection.connect(url) as conn:
             return await list_moments(conn, game, rule)
 
+    settings = Settings()
+    sts_logging.configure(settings.log_format, settings.log_level, service="sts-moments")  # lines on stderr
     try:
-        with database(Settings()) as url:
+        with database(settings) as url:
             rows = asyncio.run(run(url))
     except (STSError, psycopg.Error) as exc:
         err.print(f"[red]error:[/red] {exc}")
