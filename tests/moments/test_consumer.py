@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import structlog
 from prometheus_client import REGISTRY
 
 from sts.adapters.pg_bus import PostgresEventBus
@@ -189,7 +190,11 @@ async def test_sts_moments_lists_them_per_game(
     runner = CliRunner()
 
     async def invoke(*args: str) -> Any:  # the command runs its own event loop: not in this one
-        return await asyncio.to_thread(runner.invoke, app, list(args), terminal_width=200)
+        saved = structlog.get_config()  # the command logs to the runner's stderr, closed afterwards
+        try:
+            return await asyncio.to_thread(runner.invoke, app, list(args), terminal_width=200)
+        finally:
+            structlog.configure(**saved)
 
     result = await invoke("moments", "--json")
     assert result.exit_code == 0, result.output
