@@ -135,7 +135,10 @@ def standin(
             f"(resume with --origin {clock.origin_real:.3f})"
         )
         for game in server.replay.status()["games"]:
-            typer.echo(f"  {game['gamePk']}  first pitch {game['replayFirstPitch']}  now {game['state']}")
+            clone = f"  (clone of {game['cloneOf']})" if "cloneOf" in game else ""
+            typer.echo(
+                f"  {game['gamePk']}  first pitch {game['replayFirstPitch']}  now {game['state']}{clone}"
+            )
         for r in revisions:
             tc = server.replay.get(r.game_pk).timeline.timecodes[-1]
             typer.echo(f"  correction: {r.game_pk} {r.kind} served from timecode {tc} (game time)")

@@ -375,6 +375,7 @@ class Replay:
                     "timecode": game.timeline.timecodes[index],
                     "plays": state.plays,
                     "source": str(game.game.source),
+                    **({"cloneOf": self.clone_of[game.game_pk]} if game.game_pk in self.clone_of else {}),
                 }
             )
         return {
