@@ -1,15 +1,16 @@
 """Must show: a replay of every recorded game with upstream faults injected ends with exactly the same
 rows as a clean replay.
 
-Two pipelines run at the same time on the embedded profile (embedded PostgreSQL, file object store,
-PostgreSQL event log), each with a database of its own, against two stand-ins sharing one virtual
-clock: one clean, one injecting every kind of fault (5xx with and without Retry-After, timeouts longer
-than the client's, slow answers, truncated JSON, dropped connections, stale and out-of-order states) on
-more than 20% of its answers, as counted by the stand-in itself. The per-table checksums of the two
-databases must be equal (with the exclusions of ``tests/e2e/test_demo.py``: what records *when* a
-poll observed something, not game facts). Every truncated, stale or out-of-order snapshot that reached
-ingestion is in ``mlb.snapshots.dlq`` with its reason, or was recognised as already seen; none
-replaced a newer state.
+Pipelines run at the same time, each with a database of its own, against stand-ins sharing one
+virtual clock: one clean, the others injecting every kind of fault (5xx with and without Retry-After,
+timeouts longer than the client's, slow answers, truncated JSON, dropped connections, stale and
+out-of-order states) on more than 20% of their answers, as counted by the stand-ins themselves. On the
+embedded profile the faulted runs fetch incrementally (diffPatch) and by full feeds; on the production
+profile (Kafka) incrementally. The per-table checksums of each faulted database must equal the clean
+one's, with the exclusions of ``tests/e2e/test_demo.py`` (what records *when* a poll observed
+something, not game facts) and the status history compared apart (see ``LASTING``). Every truncated,
+stale or out-of-order snapshot that reached ingestion is in ``mlb.snapshots.dlq`` with its reason, or
+was recognised as already seen; none replaced a newer state.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -33,15 +35,18 @@ from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import Backends, open_backends
 from sts.config import Settings
+from sts.db.queries import table_checksums
 from sts.ports import TOPIC_SNAPSHOTS_DLQ
 from sts.services.fetcher import FetchMode
 from sts.services.pipeline import Pipeline, game_summaries
 from sts.standin.faults import FAILING_KINDS, FaultPlan
 from sts.standin.server import StandIn
+from sts.standin.synth import status_of
 from tests.conftest import _fresh_database
 from tests.contract.test_database import _server_database
 from tests.contract.test_object_store import require_s3_server
-from tests.e2e.test_profiles import CONFIG, SPEED, checksums, delete_topics, production_settings
+from tests.e2e.test_demo import AUDIT_ONLY, OBSERVED_ONLY
+from tests.e2e.test_profiles import CONFIG, SPEED, delete_topics, production_settings
 from tests.kafka_backends import require_kafka, require_registry
 
 pytestmark = pytest.mark.slow
@@ -51,6 +56,10 @@ CLIENT_TIMEOUT = 1.0  # real seconds; the stand-in's "timeout" fault hangs longe
 PLAN = FaultPlan.mixed(FAULT_SHARE, seed=2026, hang_s=CLIENT_TIMEOUT + 0.5, slow_s=0.2, retry_after_s=5)
 # live games polled every 30 clock seconds (the stand-in's metaData.wait is 10), no correction window
 FAST = replace(CONFIG, poll_interval=30, max_live_interval=30, break_factor=1.0, correction_window=0)
+# game_status_history holds the statuses STS *saw*: a short one (Pre-Game, Warmup) is missed when every
+# poll in its window failed, and a stale answer can show an earlier one before anything was stored. So
+# it is compared apart: every status seen is one the game was in, and the lasting ones are the same.
+LASTING = ("In Progress", "Final")
 # what ingestion may answer to a faulted 2xx body: malformed JSON (truncated), an older state (stale,
 # out-of-order); a state already stored is "unchanged", not a dead letter
 EXPECTED_DLQ_REASONS = {"malformed_json", "stale_timecode"}
@@ -81,6 +90,35 @@ async def _replay(backends: Backends, client: MLBClient, standin: StandIn, mode:
     pipeline = Pipeline(backends, client, standin.clock, FAST, fetch_mode=mode)
     await asyncio.wait_for(pipeline.run(asyncio.Event(), until_done=True), timeout=300)
     return pipeline
+
+
+async def _checksums(database_url: str) -> dict[str, str]:
+    """Per-table checksums of the game model (the exclusions of test_demo, and the status history)."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await conn.execute("SET TimeZone = 'UTC'")
+        return await table_checksums(
+            conn, exclude_tables=(*AUDIT_ONLY, "game_status_history"), exclude_columns=dict(OBSERVED_ONLY)
+        )
+
+
+async def _statuses(database_url: str) -> set[tuple[int, str, str, str, str]]:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT game_pk, coded_state, status_code, abstract_state, detailed_state"
+            " FROM game_status_history"
+        )
+        return {(int(r[0]), r[1], r[2], r[3], r[4]) for r in await cur.fetchall()}
+
+
+def _served_statuses(standin: StandIn) -> set[tuple[int, Any, Any, Any, Any]]:
+    """Every ``gameData.status`` the stand-in can serve, per game."""
+    out = set()
+    for pk, game in standin.replay.games.items():
+        for state in game.timeline.states:
+            st = status_of(game.timeline, state)
+            out.add((pk, st.get("codedGameState"), st.get("statusCode"), st.get("abstractGameState"),
+                     st.get("detailedState")))  # fmt: skip
+    return out
 
 
 async def _differences(url_a: str, url_b: str, sums_a: dict[str, str], sums_b: dict[str, str]) -> str:
@@ -139,7 +177,7 @@ async def _compare(shared_data: Path, runs: list[Run]) -> None:
         clean_db = opened[0].database_url
         games = await game_summaries(clean_db)
         assert len(games) == 8 and all(g["status"] == "Final" for g in games)
-        clean_sums = await checksums(clean_db)
+        clean_sums = await _checksums(clean_db)
         assert len(clean_sums) >= 8
         assert pipelines[0].stats.snapshots_rejected == 0, pipelines[0].stats.rejected_reasons
         for (name, _, mode, _), standin, pipeline, backends in zip(
@@ -168,10 +206,14 @@ async def _compare(shared_data: Path, runs: list[Run]) -> None:
             # the same games, the same rows
             db = backends.database_url
             assert await game_summaries(db) == games, name
-            sums = await checksums(db)
+            sums = await _checksums(db)
             if sums != clean_sums:
                 print(name, "differs from the clean run:", await _differences(clean_db, db, clean_sums, sums))
             assert sums == clean_sums, name
+            # the statuses seen: only states the game was really in; its lasting ones as in the clean run
+            seen, clean_seen = await _statuses(db), await _statuses(clean_db)
+            assert seen <= _served_statuses(standin), (name, seen - _served_statuses(standin))
+            assert {s for s in seen if s[4] in LASTING} == {s for s in clean_seen if s[4] in LASTING}, name
 
             # bad bodies that reached ingestion are dead letters with their reason; none replaced a
             # newer state (a stale one is refused as older than the stored one)
