@@ -106,4 +106,8 @@ DATA_QUALITY_MISMATCHED_GAMES = Counter(
 )
 
 # -- notable moments (sts.moments)
-NOTABLE_MOMENTS = Counter("sts_notable_moments_total", "New notable moments found, by rule", ["rule"])
+NOTABLE_MOMENTS = Counter(
+    "sts_notable_moments_total",
+    "Notable moments published, by rule and kind (new, retracted)",
+    ["rule", "kind"],
+)

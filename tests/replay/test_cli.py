@@ -8,12 +8,15 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import structlog
 from typer.testing import CliRunner
 
+from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.cli import _register, app
 from sts.db import migrate
 from tests.replay.conftest import GAMES, LiveRun, checksums
@@ -106,3 +109,25 @@ def test_an_into_that_is_not_postgresql_exits_2(command: list[str]) -> None:
     result = invoke(*command, "--into", "file:///tmp/x")
     assert result.exit_code == 2
     assert "is not a postgresql:// URL" in result.output
+
+
+@pytest.mark.slow
+def test_replay_and_rebuild_leave_a_running_embedded_server_running(tmp_path: Path) -> None:
+    """On the embedded default, a server already running (a live ``sts run`` in the same data dir) is
+    used and left running; an empty bus and store give an empty, successful run."""
+    tmp_path.chmod(0o755)
+    server = EmbeddedPostgres(tmp_path / "data" / "pgdata")
+    url = server.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STS_")}
+        env.update(STS_DATA_DIR=str(tmp_path / "data"), STS_OBJECT_STORE_URL=f"file://{tmp_path / 'objects'}")
+        for args in (["replay", "--from", "0", "--json"], ["rebuild", "--json"]):
+            proc = subprocess.run(
+                [sys.executable, "-m", "sts", *args], env=env, capture_output=True, text=True, timeout=300
+            )
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            assert json.loads(proc.stdout)[args[0]]["read"] == 0
+            with psycopg.connect(url, connect_timeout=5) as conn:  # still up
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop()

@@ -109,8 +109,13 @@ def replay_cmd(
     sts_logging.configure(settings.log_format, settings.log_level, service="sts-replay")
     target = _prepare_into(into) if into else None
 
+    # an embedded server that is already running (a live ``sts run`` / ``sts demo``) is left running
+    was_running = settings.uses_embedded_database and (settings.pgdata / "postmaster.pid").exists()
+
     async def run() -> tuple[Summary, str]:
         backends = await open_backends(settings)
+        if was_running:
+            backends.embedded = None
         try:
             url = target or backends.database_url
             _progress(f"replaying mlb.game-events from {start} to {end or 'the end'} into {describe(url)}")
