@@ -188,3 +188,17 @@ def _iso(ms: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+async def test_the_same_offsets_in_every_partition(live: LiveRun) -> None:
+    records = await _records(live)
+    low, high = 40, 120
+    inside = [r for r in records if low <= r.offset < high]
+    assert inside and len(inside) < len(records)
+    target = _fresh(live)
+    summary = await _replay(live, target, parse_position(str(low)), parse_position(str(high)))
+    assert summary.failures == [] and summary.read == len(inside)
+    assert {p: first for p, (first, _, _) in summary.partitions.items()} == dict.fromkeys(
+        {r.partition for r in inside}, low
+    )
+    assert await _processed_ids(target) == set(await _event_ids(live, inside))
