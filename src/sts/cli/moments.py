@@ -24,18 +24,24 @@ err = Console(stderr=True)
 
 
 async def list_moments(
-    conn: psycopg.AsyncConnection[Any], game_pk: int | None = None, rule: str | None = None
+    conn: psycopg.AsyncConnection[Any],
+    game_pk: int | None = None,
+    rule: str | None = None,
+    *,
+    retracted: bool = False,
 ) -> list[dict[str, Any]]:
-    """Moments in game order (game, at-bat, rule), optionally of one game and/or one rule."""
+    """Moments in game order (game, at-bat, rule), optionally of one game and/or one rule; retracted
+    ones only with ``retracted``."""
     cur = await conn.execute(
         """
         SELECT event_id, game_pk, rule, natural_key, at_bat_index, inning, half_inning, team_id,
-               player_ids, headline, details
+               player_ids, headline, details, retracted
         FROM notable_moments
         WHERE (%(game)s::bigint IS NULL OR game_pk = %(game)s) AND (%(rule)s::text IS NULL OR rule = %(rule)s)
+          AND (%(all)s OR NOT retracted)
         ORDER BY game_pk, at_bat_index, rule, natural_key
         """,
-        {"game": game_pk, "rule": rule},
+        {"game": game_pk, "rule": rule, "all": retracted},
     )
     names = [d.name for d in cur.description or []]
     return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
@@ -45,6 +51,9 @@ async def list_moments(
 def moments_command(
     game: Annotated[int | None, typer.Option("--game", help="only this gamePk")] = None,
     rule: Annotated[str | None, typer.Option("--rule", help=f"only this rule ({', '.join(RULES)})")] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="include moments retracted after a revision of the plays")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """List the notable moments (walk-offs, lead changes, no-hitter watches…) found in the games."""
@@ -54,7 +63,7 @@ def moments_command(
 
     async def run(url: str) -> list[dict[str, Any]]:
         async with await psycopg.AsyncConnection.connect(url) as conn:
-            return await list_moments(conn, game, rule)
+            return await list_moments(conn, game, rule, retracted=show_all)
 
     settings = Settings()
     sts_logging.configure(settings.log_format, settings.log_level, service="sts-moments")  # lines on stderr
@@ -73,7 +82,6 @@ def moments_command(
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for m in rows:
         half = "top" if m["half_inning"] == "top" else "bot"
-        table.add_row(
-            str(m["game_pk"]), f"{half} {m['inning']}", str(m["at_bat_index"]), m["rule"], m["headline"]
-        )
+        text = f"{m['headline']} (retracted)" if m["retracted"] else m["headline"]
+        table.add_row(str(m["game_pk"]), f"{half} {m['inning']}", str(m["at_bat_index"]), m["rule"], text)
     out.print(table)

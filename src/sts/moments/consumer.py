@@ -11,8 +11,8 @@ are shared). Per batch, in ONE transaction:
    inserted. Their ids are deterministic (rule + natural key), so a redelivered batch, a restart or a
    replay from offset 0 inserts nothing twice; a crash between publish and commit republishes the same
    ids, which consumers deduplicate.
-
-A moment, once found, stays: a later revision of a play does not delete it (see docs/moments.md).
+4. Stored moments of the game that the recomputation no longer finds (a play was revised) are marked
+   ``retracted`` (the row stays) and published again with ``retracted`` true under their retraction id.
 """
 
 from __future__ import annotations
@@ -76,29 +76,52 @@ async def load_game(conn: psycopg.AsyncConnection[Any], game_pk: int) -> tuple[d
 
 
 async def _upsert(conn: psycopg.AsyncConnection[Any], m: Moment) -> bool:
-    """Store ``m``; True when it is new. A known moment whose text changed (a player's name arrived with
-    a later GameInfo) is updated in place, so every run ends with the same rows."""
+    """Store ``m``; True when it is new (or was retracted and holds again). A known moment whose text
+    changed (a player's name arrived with a later GameInfo) is updated in place, so every run ends with
+    the same rows."""
     cur = await conn.execute(
         """
+        WITH old AS (SELECT retracted FROM notable_moments WHERE event_id = %(id)s)
         INSERT INTO notable_moments AS n (event_id, game_pk, rule, natural_key, at_bat_index, inning,
-                                          half_inning, team_id, player_ids, headline, details)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                          half_inning, team_id, player_ids, headline, details, retracted)
+        VALUES (%(id)s, %(game)s, %(rule)s, %(key)s, %(abi)s, %(inning)s, %(half)s, %(team)s, %(players)s,
+                %(headline)s, %(details)s, false)
         ON CONFLICT (event_id) DO UPDATE SET
             at_bat_index = EXCLUDED.at_bat_index, inning = EXCLUDED.inning,
             half_inning = EXCLUDED.half_inning, team_id = EXCLUDED.team_id,
-            player_ids = EXCLUDED.player_ids, headline = EXCLUDED.headline, details = EXCLUDED.details
-        WHERE (n.at_bat_index, n.inning, n.half_inning, n.team_id, n.player_ids, n.headline, n.details)
+            player_ids = EXCLUDED.player_ids, headline = EXCLUDED.headline, details = EXCLUDED.details,
+            retracted = false
+        WHERE (n.at_bat_index, n.inning, n.half_inning, n.team_id, n.player_ids, n.headline, n.details,
+               n.retracted)
               IS DISTINCT FROM (EXCLUDED.at_bat_index, EXCLUDED.inning, EXCLUDED.half_inning,
-                                EXCLUDED.team_id, EXCLUDED.player_ids, EXCLUDED.headline, EXCLUDED.details)
-        RETURNING (xmax = 0)
+                                EXCLUDED.team_id, EXCLUDED.player_ids, EXCLUDED.headline, EXCLUDED.details,
+                                false)
+        RETURNING (xmax = 0) OR COALESCE((SELECT retracted FROM old), false)
         """,
-        (
-            m.event_id, m.game_pk, m.rule, m.key, m.at_bat_index, m.inning, m.half, m.team_id,
-            list(m.player_ids), m.headline, Jsonb(dict(m.details)),
-        ),
+        {
+            "id": m.event_id, "game": m.game_pk, "rule": m.rule, "key": m.key, "abi": m.at_bat_index,
+            "inning": m.inning, "half": m.half, "team": m.team_id, "players": list(m.player_ids),
+            "headline": m.headline, "details": Jsonb(dict(m.details)),
+        },
     )  # fmt: skip
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+async def _retract(conn: psycopg.AsyncConnection[Any], game_pk: int, holding: list[str]) -> list[Moment]:
+    """Mark the game's moments that no longer hold (not in ``holding``) retracted; return them."""
+    cur = await conn.execute(
+        """
+        UPDATE notable_moments SET retracted = true
+        WHERE game_pk = %s AND NOT retracted AND NOT (event_id = ANY(%s))
+        RETURNING rule, natural_key, at_bat_index, inning, half_inning, player_ids, team_id, headline, details
+        """,
+        (game_pk, holding),
+    )
+    return [
+        Moment(rule, game_pk, key, abi, inning, half, tuple(players), team, headline, details)
+        for rule, key, abi, inning, half, players, team, headline, details in await cur.fetchall()
+    ]
 
 
 def moments_apply(
@@ -112,7 +135,8 @@ def moments_apply(
 
     async def evaluate(
         conn: psycopg.AsyncConnection[Any], game_pk: int, timecode: str | None
-    ) -> list[Moment]:
+    ) -> list[tuple[Moment, bool]]:
+        """Recompute the game's moments; return those to publish, each with ``retracted``."""
         info, plays = await load_game(conn, game_pk)
         if (
             baselines is not None
@@ -130,7 +154,9 @@ def moments_apply(
             log.info("career baselines", game_pk=game_pk, known=len(known), note=note)
         career = {int(k): v for k, v in (info.get("baselines") or {}).items()}
         found = detect(GameContext.from_info(game_pk, info), plays, rules, career)
-        return [m for m in found if await _upsert(conn, m)]
+        new = [(m, False) for m in found if await _upsert(conn, m)]
+        gone = await _retract(conn, game_pk, [m.event_id for m in found])
+        return new + [(m, True) for m in gone]
 
     async def apply(conn: psycopg.AsyncConnection[Any], events: Sequence[GameEvent]) -> int:
         async with conn.transaction():
@@ -146,20 +172,20 @@ def moments_apply(
                 else:
                     continue
                 touched[pk] = event.payload.get("timecode") or touched.get(pk)
-            new: list[tuple[Moment, str | None]] = []
+            new: list[tuple[Moment, bool, str | None]] = []
             for pk, timecode in touched.items():
-                new += [(m, timecode) for m in await evaluate(conn, pk, timecode)]
+                new += [(m, retracted, timecode) for m, retracted in await evaluate(conn, pk, timecode)]
             if new:
-                messages = [
-                    await codec.message(
-                        TOPIC_NOTABLE_MOMENTS, GameEvent(EVENT_TYPE, m.event_id, m.game_pk, m.payload(tc))
-                    )
-                    for m, tc in new
-                ]
+                messages = []
+                for m, retracted, tc in new:
+                    payload = m.payload(tc, retracted=retracted)
+                    event = GameEvent(EVENT_TYPE, payload["event_id"], m.game_pk, payload)
+                    messages.append(await codec.message(TOPIC_NOTABLE_MOMENTS, event))
                 await bus.publish(messages)
-                for m, _ in new:
-                    metrics.NOTABLE_MOMENTS.labels(m.rule).inc()
-                    log.info("notable moment", game_pk=m.game_pk, rule=m.rule, headline=m.headline)
+                for m, retracted, _ in new:
+                    kind = "retracted" if retracted else "new"
+                    metrics.NOTABLE_MOMENTS.labels(m.rule, kind).inc()
+                    log.info(f"notable moment ({kind})", game_pk=m.game_pk, rule=m.rule, headline=m.headline)
         return len(new)
 
     return apply

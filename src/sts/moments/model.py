@@ -199,10 +199,15 @@ class Moment:
     def event_id(self) -> str:
         return event_id(self.game_pk, EVENT_TYPE, f"{self.rule}/{self.key}", "")
 
-    def payload(self, timecode: str | None = None) -> dict[str, Any]:
-        """The Avro record of ``NotableMoment.avsc``."""
+    @property
+    def retraction_id(self) -> str:
+        """The id of the event that retracts this moment."""
+        return event_id(self.game_pk, EVENT_TYPE, f"{self.rule}/{self.key}/retracted", "")
+
+    def payload(self, timecode: str | None = None, *, retracted: bool = False) -> dict[str, Any]:
+        """The Avro record of ``NotableMoment.avsc`` (the retraction of the moment with ``retracted``)."""
         return {
-            "event_id": self.event_id,
+            "event_id": self.retraction_id if retracted else self.event_id,
             "game_pk": self.game_pk,
             "timecode": timecode,
             "rule": self.rule,
@@ -214,6 +219,7 @@ class Moment:
             "player_ids": list(self.player_ids),
             "headline": self.headline,
             "details": dict(self.details),
+            "retracted": retracted,
         }
 
 

@@ -12,8 +12,9 @@ Tables (written by :mod:`sts.moments.consumer`, consumer group ``moments``):
                        revised play replaces its row. The per-game state of the rules is these rows:
                        moments are recomputed from them, so a restart or a replay finds the same moments.
 - ``notable_moments``  one row per moment, keyed by its deterministic event id (unique per game, rule
-                       and natural key). No wall-clock column: two runs over the same games give the
-                       same rows.
+                       and natural key); ``retracted`` when a revision of the plays means it no longer
+                       holds (kept, never deleted). No wall-clock column: two runs over the same games
+                       give the same rows.
 """
 
 from alembic import op
@@ -48,6 +49,7 @@ CREATE TABLE notable_moments (
     player_ids    bigint[] NOT NULL DEFAULT '{}',
     headline      text NOT NULL,
     details       jsonb NOT NULL DEFAULT '{}',
+    retracted     boolean NOT NULL DEFAULT false,
     UNIQUE (game_pk, rule, natural_key)
 );
 CREATE INDEX notable_moments_game ON notable_moments (game_pk, at_bat_index);
