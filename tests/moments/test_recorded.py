@@ -79,7 +79,7 @@ def test_747175_ends_on_exactly_one_walk_off_the_sacrifice_fly_of_geraldo_perdom
 # after each play): the at-bat index at which a team went ahead of the team that had led last.
 LEAD_CHANGES = {
     717055: [61],  # SD 1-0, 1-1, SEA 1-3 (b8)
-    718263: [27, 81],  # WSH 1-0, 1-1, AZ 1-2 (b4) … 8-8? no: AZ 8-6, WSH 9-8 (t9)
+    718263: [27, 81],  # WSH 1-0, 1-1, AZ 1-2 (b4), 3-3, AZ 3-4 … 6-8, WSH 9-8 (t9)
     718322: [28, 64],  # CWS 0-3, 3-3, MIN 4-3 (t4), 4-4, CWS 4-5 (b7)
     718594: [42],  # BOS 1-0, 1-1, BOS 2-1, 3-3, TB 3-4 (b5)
     744914: [],  # HOU led from the first run to the end
