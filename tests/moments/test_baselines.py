@@ -21,6 +21,7 @@ from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.adapters.file_store import FileObjectStore
 from sts.adapters.pg_bus import PostgresEventBus
 from sts.adapters.pg_registry import PostgresSchemaRegistry
+from sts.adapters.prefixed_bus import PrefixedEventBus
 from sts.events.codec import AvroCodec
 from sts.events.derive import derive_events
 from sts.moments.baselines import LahmanFeedBaselines, season_before_game
@@ -188,3 +189,61 @@ async def test_milestones_found_by_the_consumer_are_the_official_ones(
     finally:
         await bus.close()
         await registry.close()
+
+
+async def test_an_object_store_outage_delays_the_baselines_and_loses_nothing(
+    lahman_db: str, store: FileObjectStore
+) -> None:
+    """The S3 adapter pointed at a port nobody listens on: an object store that is down. The moments are
+    still found and no record is dead-lettered; the baselines are computed at the next batch."""
+    from sts.adapters.s3_store import S3ObjectStore, S3Options
+    from sts.errors import BackendError
+
+    final = load("recorded/feed_live_747175.stub.json")
+    down = S3ObjectStore(S3Options(endpoint_url="http://127.0.0.1:9", access_key="sts", secret_key="none"))
+    async with await psycopg.AsyncConnection.connect(lahman_db) as conn:
+        with pytest.raises(BackendError):
+            await LahmanFeedBaselines(down).before_game(conn, GAME, SEASON, final["metaData"]["timeStamp"])
+        await conn.execute("DELETE FROM moment_games; DELETE FROM moment_plays; DELETE FROM notable_moments")
+        await conn.commit()
+
+    bus = PostgresEventBus(lahman_db, session_timeout=2.0, heartbeat_interval=0.5)
+    registry = PostgresSchemaRegistry(lahman_db)
+    codec = AvroCodec(registry)
+    prefix = "outage-"
+    try:
+        pbus = PrefixedEventBus(bus, prefix)
+        for topic in (TOPIC_GAME_EVENTS, TOPIC_GAME_EVENTS_DLQ, TOPIC_NOTABLE_MOMENTS):
+            await pbus.create_topic(TopicSpec(topic, partitions=1))
+        events = derive_events(None, final)
+        half = len(events) // 2
+        await pbus.publish([await codec.message(TOPIC_GAME_EVENTS, e) for e in events[:half]])
+        proc = moments_consumer(pbus, codec, lahman_db, None, LahmanFeedBaselines(down), retry_pause=0.0)
+        try:
+            await proc.process_available()
+        finally:
+            await proc.close()
+        assert proc.dead_letters == 0
+        async with await psycopg.AsyncConnection.connect(lahman_db) as conn:
+            cur = await conn.execute(
+                "SELECT info ? 'baselines' FROM moment_games WHERE game_pk = %s", (GAME,)
+            )
+            assert await cur.fetchone() == (False,)
+        # the store is back
+        await pbus.publish([await codec.message(TOPIC_GAME_EVENTS, e) for e in events[half:]])
+        proc = moments_consumer(pbus, codec, lahman_db, None, LahmanFeedBaselines(store), retry_pause=0.0)
+        try:
+            await proc.process_available()
+        finally:
+            await proc.close()
+        async with await psycopg.AsyncConnection.connect(lahman_db) as conn:
+            cur = await conn.execute("SELECT info FROM moment_games WHERE game_pk = %s", (GAME,))
+            row = await cur.fetchone()
+            cur = await conn.execute("SELECT rule FROM notable_moments ORDER BY at_bat_index, rule")
+            rules = [r[0] for r in await cur.fetchall()]
+        assert row is not None and len(row[0]["baselines"]) >= 30
+        assert rules == ["lead_change", "lead_change", "walk_off"]
+    finally:
+        await bus.close()
+        await registry.close()
+        await down.close()

@@ -25,6 +25,7 @@ import structlog
 from psycopg.types.json import Jsonb
 
 from sts import metrics
+from sts.errors import BackendError
 from sts.events.model import GameEvent
 from sts.moments.baselines import BaselineSource
 from sts.moments.rules import (
@@ -148,10 +149,14 @@ def moments_apply(
             # any snapshot of the game will do: MLB updates seasonStats and the game line together, so
             # their difference (the season before the game) is the same in every snapshot. The timecode
             # is not stored: two runs that polled at other moments keep the same rows.
-            known, note = await baselines.before_game(conn, game_pk, int(info["season"]), timecode)
-            info = {**info, "baselines": {str(k): v for k, v in known.items()}, "baselines_note": note}
-            await _merge_info(conn, game_pk, {"baselines": info["baselines"], "baselines_note": note})
-            log.info("career baselines", game_pk=game_pk, known=len(known), note=note)
+            try:
+                known, note = await baselines.before_game(conn, game_pk, int(info["season"]), timecode)
+            except BackendError as exc:  # the object store is down: not the record's fault, try again later
+                log.warning("career baselines unavailable for now", game_pk=game_pk, error=str(exc))
+            else:
+                info = {**info, "baselines": {str(k): v for k, v in known.items()}, "baselines_note": note}
+                await _merge_info(conn, game_pk, {"baselines": info["baselines"], "baselines_note": note})
+                log.info("career baselines", game_pk=game_pk, known=len(known), note=note)
         career = {int(k): v for k, v in (info.get("baselines") or {}).items()}
         found = detect(GameContext.from_info(game_pk, info), plays, rules, career)
         new = [(m, False) for m in found if await _upsert(conn, m)]
