@@ -129,6 +129,8 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     poll_parts: list[float] = []
     processing_real_ms: list[float] = []
     ratios: list[float] = []
+    total_ratios: list[float] = []
+    intervals: list[float] = []
     over = 0
     by_game: dict[int, list[tuple[int, float, float | None]]] = {}
     for pk, tc, at, interval in seen:
@@ -156,6 +158,8 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             processing_real_ms.append((at - fetched) / args.speed * 1000)
             if interval:
                 ratios.append(poll_part / interval)
+                total_ratios.append(lag / interval)
+                intervals.append(interval)
                 over += poll_part > interval
     figures: dict[str, Any] = {
         "games": len(standin.replay.games),
@@ -170,6 +174,9 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "requests_per_s_mean": round(len(times) / span, 3) if span else None,
         "windows": windows,
         "budget_never_exceeded": all(w["within"] for w in windows.values()),
+        "feed_requests_per_game": round(
+            sum(len(v) for v in arrivals.values()) / max(1, len(standin.replay.games)), 1
+        ),
         "snapshots_stored": stats.snapshots_stored,
         "events_published": stats.events_published,
         "changes_measured": len(lags),
@@ -185,6 +192,11 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                                       "p99": round(percentile(poll_parts, 0.99), 1)}  # fmt: skip
         figures["processing_real_ms"] = {"p50": round(percentile(processing_real_ms, 0.5)),
                                          "p99": round(percentile(processing_real_ms, 0.99))}  # fmt: skip
+    if intervals:
+        figures["interval_in_force_s"] = {"p50": round(percentile(intervals, 0.5), 1),
+                                          "p99": round(percentile(intervals, 0.99), 1)}  # fmt: skip
+        figures["lag_over_interval"] = {"p50": round(percentile(total_ratios, 0.5), 3),
+                                        "p99": round(percentile(total_ratios, 0.99), 3)}  # fmt: skip
     if ratios:
         figures["poll_part_over_interval"] = {
             "p50": round(percentile(ratios, 0.5), 3),
