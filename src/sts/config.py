@@ -88,18 +88,6 @@ class Settings(BaseSettings):
     changes_interval_seconds: float = Field(default=300.0, description="how often /game/changes is polled")
     request_budget_per_second: float = Field(default=2.0, description="MLB API requests/s, all games")
     request_budget_burst: float = Field(default=5.0, description="MLB API requests allowed at once")
-    pregame_interval_seconds: float = Field(default=60.0, description="poll interval: Pre-Game and Warmup")
-    delayed_interval_seconds: float = Field(default=120.0, description="poll interval: Delayed, Suspended")
-    game_over_interval_seconds: float = Field(default=30.0, description="poll interval: Game Over, not Final")
-    inning_break_factor: float = Field(default=3.0, description="live interval multiplier between innings")
-    max_live_interval_seconds: float = Field(default=60.0, description="learned cadence never polls slower")
-    poll_jitter: float = Field(default=0.1, description="each interval lengthened by up to this fraction")
-    correction_window_seconds: float = Field(
-        default=86400.0, description="after Final, watch /game/changes this long for revisions (0: never)"
-    )
-    changes_interval_seconds: float = Field(default=300.0, description="how often /game/changes is polled")
-    request_budget_per_second: float = Field(default=2.0, description="MLB API requests/s, all games")
-    request_budget_burst: float = Field(default=5.0, description="MLB API requests allowed at once")
     http_timeout_seconds: float = Field(default=10.0, description="MLB API request timeout")
     http_retries: int = Field(default=4, description="retries on timeouts and 5xx")
     partitions: int = Field(default=6, description="partitions of the game-events topic")
