@@ -62,7 +62,8 @@ class GameState:
     inning_state: str | None = None
     wait: float | None = None  # metaData.wait of the last snapshot
     cadence: float | None = None  # learned seconds between new timecodes while live (EWMA)
-    final_at: datetime | None = None  # clock time the Final snapshot was ingested
+    final_at: datetime | None = None  # clock time the fetch that brought the Final snapshot began
+    poll_began: datetime | None = None  # clock time the latest feed fetch began
     refetches: int = 0  # fetched again because /game/changes listed it after Final
     # the explanation: what the scheduler will do next with this game, and why
     state: str = "far"
@@ -185,6 +186,7 @@ class Scheduler:
         return interval * (1.0 + self._config.jitter * self._rand())
 
     async def _poll(self, st: GameState) -> IngestResult | None:
+        st.poll_began = self._clock.now()
         try:
             snap = await self._fetch_feed(st.game_pk)
             metrics.POLLS.labels("feed").inc()
@@ -235,7 +237,9 @@ class Scheduler:
             st.last_timecode = result.timecode
             if is_final_state(st.status, st.detailed) and not st.done:
                 st.done = True
-                st.final_at = self._clock.now()
+                # from when the fetch began, not when ingestion ended: a correction served in between
+                # must still be newer than the first ``updatedSince`` of the correction window
+                st.final_at = st.poll_began or self._clock.now()
         if self._on_result is not None:
             self._on_result(result)
         self._update_gauges()
