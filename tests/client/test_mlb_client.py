@@ -247,6 +247,14 @@ async def test_diff_patch_shapes_and_target_timecode(fake: FakeMLB, client: MLBC
 
 
 async def test_requests_in_flight_are_capped(fake: FakeMLB, base_url: str) -> None:
+    # the fake server outlives tests: a hang an earlier test's client gave up on (its timeout tests) may
+    # still be sleeping there, and would count as in flight here
+    for _ in range(200):
+        if fake.in_flight == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert fake.in_flight == 0, "an earlier test's request is still hanging on the fake server"
+    fake.max_in_flight = 0
     async with MLBClient(base_url, timeout=2, retries=0, max_concurrency=2) as c:
         fake.hang_next(5, seconds=0.05)
         results = await asyncio.gather(*(c.linescore(744914) for _ in range(5)))
