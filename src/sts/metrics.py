@@ -111,3 +111,49 @@ NOTABLE_MOMENTS = Counter(
     "Notable moments published, by rule and kind (new, retracted)",
     ["rule", "kind"],
 )
+
+# -- REST API, streams and webhooks (sts.api)
+API_REQUESTS = Counter(
+    "sts_api_requests_total",
+    "API requests answered, by route template, method and status code",
+    ["route", "method", "status"],
+)
+API_LATENCY = Histogram(
+    "sts_api_request_seconds",
+    "Time to answer an API request (seconds), by route template and method",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+API_RATE_LIMITED = Counter(
+    "sts_api_rate_limited_total", "API requests refused with 429 by the rate limiter, by tier", ["tier"]
+)
+API_CACHE_LOOKUPS = Counter(
+    "sts_api_cache_lookups_total",
+    "Server-side API cache lookups, by result (hit, miss); hit ratio = hit / (hit + miss)",
+    ["result"],
+)
+API_CACHE_INVALIDATIONS = Counter(
+    "sts_api_cache_invalidations_total", "Server-side API cache entries dropped because an event arrived"
+)
+DB_POOL_CONNECTIONS = Gauge(
+    "sts_db_pool_connections",
+    "Database connections of a pool, by pool and state (in_use, idle, max)",
+    ["pool", "state"],
+)
+DB_POOL_WAITING = Gauge(
+    "sts_db_pool_waiting", "Requests waiting for a database connection, by pool", ["pool"]
+)
+STREAM_CLIENTS = Gauge(
+    "sts_stream_clients", "Connected live-stream clients, by transport (sse, websocket)", ["transport"]
+)
+STREAM_EVENTS_SENT = Counter(
+    "sts_stream_events_sent_total", "Events sent to live-stream clients, by transport", ["transport"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "sts_webhook_deliveries_total",
+    "Webhook delivery attempts, by outcome (delivered, failed, gave_up)",
+    ["outcome"],
+)
+EXPORT_ROWS = Counter(
+    "sts_export_rows_total", "Rows written by exports, by dataset and format", ["dataset", "format"]
+)
