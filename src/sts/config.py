@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     moments_milestone_home_runs_every: int = Field(default=100, description="career HR milestones")
     moments_milestone_hits_every: int = Field(default=500, description="career hit milestones")
 
+    # REST API (sts serve; docs/api.md)
+    api_host: str = Field(default="127.0.0.1", description="address the API listens on")
+    api_port: int = Field(default=8600, description="port the API listens on (0 = any free port)")
+    api_pool_min: int = Field(default=1, description="database connections the API pool keeps open")
+    api_pool_max: int = Field(default=10, description="database connections the API pool may open")
+
     @classmethod
     def settings_customise_sources(
         cls,
