@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     api_pool_min: int = Field(default=1, description="database connections the API pool keeps open")
     api_pool_max: int = Field(default=10, description="database connections the API pool may open")
 
+    # API server-side cache (sts.api.caching; docs/api.md)
+    api_cache_entries: int = Field(
+        default=2048, ge=0, description="bodies the API's server-side cache keeps (0 disables it)"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
