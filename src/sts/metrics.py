@@ -5,7 +5,12 @@ Other modules import the metric objects from this module; none declares its own.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import threading
+import time
+from collections.abc import Callable
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 # -- upstream (MLB Stats API / stand-in)
 POLLS = Counter("sts_polls_total", "Polls of the MLB API by kind (schedule, feed)", ["kind"])
@@ -92,6 +97,66 @@ PROCESS_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+# -- operations (issue 7: freshness, end-to-end latency; docs/monitoring.md)
+SNAPSHOT_TO_ROWS = Histogram(
+    "sts_snapshot_to_rows_seconds",
+    "Wall-clock seconds from the fetch of a snapshot to the commit of the rows derived from it, by group",
+    ["group"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+
+
+class GameFreshness:
+    """``sts_game_seconds_since_update{game_pk,phase}``: wall-clock seconds since the last NEW timecode
+    of each live game, computed at scrape time (so it keeps growing when nothing arrives at all).
+
+    ``phase`` is ``play`` (the game is being played), ``break`` (between half-innings) or ``delayed``
+    (a delay or suspension), so the alert rules can allow each its own silence. A game enters with its
+    first live snapshot (or its first live poll after a restart) and leaves when it is Final (or no longer
+    live): a series exists only while the game is live. Thread-safe; ``clock`` gives Unix seconds."""
+
+    name = "sts_game_seconds_since_update"
+    documentation = "Wall-clock seconds since the last new timecode of a live game, by game and phase"
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._games: dict[int, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def changed(self, game_pk: int, phase: str) -> None:
+        """A new timecode of a live game was stored now."""
+        with self._lock:
+            self._games[game_pk] = (self._clock(), phase)
+
+    def seen(self, game_pk: int, phase: str) -> None:
+        """A live game was polled and had not changed: track it from now if it was not tracked yet."""
+        with self._lock:
+            since = self._games.get(game_pk, (self._clock(), phase))[0]
+            self._games[game_pk] = (since, phase)
+
+    def forget(self, game_pk: int) -> None:
+        """The game is no longer live (Final, postponed…): drop its series."""
+        with self._lock:
+            self._games.pop(game_pk, None)
+
+    def tracked(self) -> dict[int, tuple[float, str]]:
+        with self._lock:
+            return dict(self._games)
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(self.name, self.documentation, labels=["game_pk", "phase"])]
+
+    def collect(self) -> list[Metric]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=["game_pk", "phase"])
+        now = self._clock()
+        for game_pk, (since, phase) in sorted(self.tracked().items()):
+            family.add_metric([str(game_pk), phase], max(0.0, now - since))
+        return [family]
+
+
+GAME_FRESHNESS = GameFreshness()
+REGISTRY.register(GAME_FRESHNESS)
+
 # -- backends
 BACKEND_READY = Gauge("sts_backend_ready", "1 when the backend answered its readiness check", ["backend"])
 
@@ -156,4 +221,10 @@ WEBHOOK_DELIVERIES = Counter(
 )
 EXPORT_ROWS = Counter(
     "sts_export_rows_total", "Rows written by exports, by dataset and format", ["dataset", "format"]
+)
+
+# -- backups (sts backup; docs/backup.md)
+BACKUP_LAST_SUCCESS = Gauge(
+    "sts_backup_last_success_timestamp_seconds",
+    "Unix time at which the newest successful backup finished (0: none recorded)",
 )
