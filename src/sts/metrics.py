@@ -228,3 +228,14 @@ BACKUP_LAST_SUCCESS = Gauge(
     "sts_backup_last_success_timestamp_seconds",
     "Unix time at which the newest successful backup finished (0: none recorded)",
 )
+
+# -- log shipping to VictoriaLogs (sts.logship; docs/logs.md)
+LOG_LINES_SHIPPED = Counter("sts_log_lines_shipped_total", "Log lines accepted by VictoriaLogs")
+LOG_LINES_DROPPED = Counter(
+    "sts_log_lines_dropped_total",
+    "Log lines dropped before reaching VictoriaLogs, by reason (queue_full, shutdown)",
+    ["reason"],
+)
+LOG_SHIP_FAILURES = Counter(
+    "sts_log_ship_failures_total", "Batches of log lines VictoriaLogs did not accept (retried later)"
+)
