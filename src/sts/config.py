@@ -125,6 +125,14 @@ class Settings(BaseSettings):
         default=2048, ge=0, description="bodies the API's server-side cache keeps (0 disables it)"
     )
 
+    # log shipping and operator dashboard (sts.logship, sts logs, /dashboard; docs/logs.md, docs/dashboard.md)
+    vlogs_url: str = Field(
+        default="", description="VictoriaLogs URL logs are shipped to and sts logs reads; empty = none"
+    )
+    prometheus_url: str = Field(
+        default="", description="Prometheus URL the dashboard charts from; empty = this process's own samples"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
