@@ -133,6 +133,28 @@ class Settings(BaseSettings):
         default="", description="Prometheus URL the dashboard charts from; empty = this process's own samples"
     )
 
+    # API keys and rate limits (sts.api.auth, sts.api.ratelimit; docs/auth.md)
+    api_public_routes: list[str] = Field(
+        default=[],
+        description='routes open without a key: "read" / "stream" (every route of that scope) or route '
+        'templates and prefixes like "/v1/games"; only read and stream routes can be public',
+    )
+    api_key_pepper: str = Field(
+        default="", repr=False, description="server secret mixed into key hashes (HMAC key); empty = none"
+    )
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="verified keys are trusted this long (revocations apply within)"
+    )
+    api_rate_tiers: dict[str, dict[str, float] | None] = Field(
+        default={"default": {"rate": 20, "burst": 40}, "public": {"rate": 5, "burst": 10}, "unlimited": None},
+        description='token buckets by tier: {"tier": {"rate": per second, "burst": n} or null = unlimited}',
+    )
+    api_anonymous_tier: str = Field(default="public", description="tier of callers without a key")
+    redis_url: str = Field(
+        default="", description="redis://host:port/db shared by the API processes; empty = in-process buckets"
+    )
+    api_rate_limit_prefix: str = Field(default="sts:rl:", description="prefix of the rate-limit Redis keys")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -192,6 +192,15 @@ API_LATENCY = Histogram(
 API_RATE_LIMITED = Counter(
     "sts_api_rate_limited_total", "API requests refused with 429 by the rate limiter, by tier", ["tier"]
 )
+API_RATE_LIMIT_FALLBACKS = Counter(
+    "sts_api_rate_limit_fallbacks_total",
+    "Rate-limit decisions taken by the in-process buckets because the shared store (Redis) failed",
+)
+API_AUTH_FAILURES = Counter(
+    "sts_api_auth_failures_total",
+    "API requests refused for authentication or authorization, by reason",
+    ["reason"],
+)
 API_CACHE_LOOKUPS = Counter(
     "sts_api_cache_lookups_total",
     "Server-side API cache lookups, by result (hit, miss); hit ratio = hit / (hit + miss)",
