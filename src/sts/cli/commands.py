@@ -5,6 +5,7 @@ from __future__ import annotations
 from sts.cli import (
     demo,  # noqa: F401
     dlq,  # noqa: F401
+    export,  # noqa: F401
     games,  # noqa: F401
     moments,  # noqa: F401
     replay,  # noqa: F401
