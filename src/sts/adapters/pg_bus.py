@@ -44,6 +44,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from sts.adapters.pg_group import CHANNEL, COLUMNS, Listener, PostgresSubscription, record_from_row, to_dt
 from sts.errors import BusError
+from sts.metrics import EVENTS_PUBLISHED
 from sts.ports import Message, Record, TopicSpec
 
 log = structlog.get_logger(__name__)
@@ -183,6 +184,8 @@ class PostgresEventBus:
                     raise BusError("publish kept conflicting on event ids") from None
             except psycopg.Error as exc:
                 raise BusError(f"publish failed: {exc}") from exc
+        for m in messages:  # as the Kafka adapter counts them (ids already stored included)
+            EVENTS_PUBLISHED.labels(topic=m.topic, type=m.headers.get("event_type", "unknown")).inc()
 
     async def _publish_tx(
         self, conn: psycopg.AsyncConnection[Any], placed: list[tuple[Message, int]]

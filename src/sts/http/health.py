@@ -7,7 +7,8 @@
   ``200 {"status": "ready", "backends": {name: {"ok": true, "latency_ms": …}}}`` when all pass, else
   ``503`` with ``"status": "not ready"``, ``"failing": [names]`` and ``"error"`` on each failing backend.
   Sets ``sts_backend_ready{backend}`` to 1 or 0 for every check.
-- ``GET /metrics`` Prometheus text exposition of ``registry`` (the default registry unless given).
+- ``GET /metrics`` Prometheus text exposition of ``registry`` (the default registry unless given), after
+  running the readiness checks so that ``sts_backend_ready`` is current at every scrape.
 - ``GET /schedule`` when a ``schedule`` provider is given: its JSON (the scheduler's per-game state, next
   poll and reason, read by ``sts schedule --url``); ``404`` while it has nothing to show (not leading, or
   not started yet: the provider returns ``None``).
@@ -72,18 +73,23 @@ def health_app(
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def ready(_: Request) -> Response:
+    async def run_checks() -> dict[str, dict[str, Any]]:
         results = await asyncio.gather(*(_run_check(checks[n], timeout) for n in names))
         backends = dict(zip(names, results, strict=True))
-        failing = [n for n, r in backends.items() if not r["ok"]]
         for name, r in backends.items():
             BACKEND_READY.labels(name).set(1 if r["ok"] else 0)
+        return backends
+
+    async def ready(_: Request) -> Response:
+        backends = await run_checks()
+        failing = [n for n, r in backends.items() if not r["ok"]]
         if failing:
             body = {"status": "not ready", "failing": failing, "backends": backends}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready", "backends": backends})
 
     async def metrics(_: Request) -> Response:
+        await run_checks()  # sts_backend_ready is as fresh as the scrape (alerts read it from here)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def schedule_view(_: Request) -> Response:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,9 @@ from sts.ports import (
 )
 
 log = structlog.get_logger(__name__)
+
+FETCHED_AT_HEADER = "fetched_at_ms"
+"""Header of every published game event: when its snapshot was fetched (Unix milliseconds, wall clock)."""
 
 REQUIRED_PATHS: tuple[tuple[str, ...], ...] = (
     ("metaData", "timeStamp"),
@@ -169,6 +172,7 @@ class Ingestor:
         wait = _dig(doc, ("metaData", "wait"))
         inning = _dig(doc, ("liveData", "linescore", "inningState"))
         if timecode == last_tc:
+            _track_freshness(game_pk, status, detailed, inning, changed=False)
             return IngestResult(
                 game_pk, "unchanged", timecode, status, detailed, suggested_wait=wait, inning_state=inning
             )
@@ -177,10 +181,13 @@ class Ingestor:
         await self._store.put(BUCKET_LIVE, f"{game_pk}/{timecode}.json", snap.raw, metadata=meta)
         events = derive_events(prev, doc)
         if events:
-            messages = [await self._codec.message(TOPIC_GAME_EVENTS, ev) for ev in events]
-            await self._bus.publish(messages)
-            for ev in events:
-                metrics.EVENTS_PUBLISHED.labels(TOPIC_GAME_EVENTS, ev.event_type).inc()
+            # the fetch time rides along so consumers can measure fetch -> rows committed
+            fetched = {FETCHED_AT_HEADER: str(int(snap.fetched_at.timestamp() * 1000))}
+            messages = [
+                replace(m, headers={**m.headers, **fetched})
+                for m in [await self._codec.message(TOPIC_GAME_EVENTS, ev) for ev in events]
+            ]
+            await self._bus.publish(messages)  # the bus adapters count sts_events_published_total
         await self._store.put(BUCKET_CURRENT, f"{game_pk}.json", snap.raw, metadata=meta)
         if status == "Final":
             await self._store.put(
@@ -188,6 +195,7 @@ class Ingestor:
             )
         self._last[game_pk] = doc
         metrics.SNAPSHOTS_STORED.inc()
+        _track_freshness(game_pk, status, detailed, inning, changed=True)
         metrics.INGEST_LATENCY.observe(time.perf_counter() - started)
         if self._on_events is not None:
             self._on_events(game_pk, events)
@@ -220,6 +228,24 @@ class Ingestor:
         event = GameEvent("SnapshotRejected", payload["event_id"], snap.game_pk, payload)
         message: Message = await self._codec.message(TOPIC_SNAPSHOTS_DLQ, event)
         await self._bus.publish([message])
+
+
+def _phase(detailed: str | None, inning_state: str | None) -> str:
+    if detailed and ("Delay" in detailed or "Suspended" in detailed):
+        return "delayed"
+    return "break" if inning_state in ("Middle", "End") else "play"
+
+
+def _track_freshness(
+    game_pk: int, status: str, detailed: str | None, inning_state: str | None, *, changed: bool
+) -> None:
+    """Feed ``sts_game_seconds_since_update``: only live games have a series."""
+    if status != "Live":
+        metrics.GAME_FRESHNESS.forget(game_pk)
+    elif changed:
+        metrics.GAME_FRESHNESS.changed(game_pk, _phase(detailed, inning_state))
+    else:
+        metrics.GAME_FRESHNESS.seen(game_pk, _phase(detailed, inning_state))
 
 
 def _rejection_id(snap: Snapshot, rej: SnapshotRejected) -> str:

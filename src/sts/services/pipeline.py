@@ -19,6 +19,7 @@ import structlog
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import Backends
 from sts.clock import Clock
+from sts.metrics import CONSUMER_LAG
 from sts.moments.baselines import LahmanFeedBaselines
 from sts.moments.consumer import GROUP as MOMENTS_GROUP
 from sts.moments.consumer import moments_consumer
@@ -37,6 +38,7 @@ from sts.services.stats_updater import stats_updater
 log = structlog.get_logger(__name__)
 
 PROCESSOR_GROUP = "processor"
+LAG_REFRESH_SECONDS = 5.0
 
 
 @dataclass
@@ -108,6 +110,19 @@ class Pipeline:
             total += sum((await self.backends.bus.lag(group, TOPIC_GAME_EVENTS)).values())
         return total
 
+    async def _watch_lag(self, stop: asyncio.Event, every: float = LAG_REFRESH_SECONDS) -> None:
+        """Set ``sts_consumer_lag{group,topic}`` from ``bus.lag`` every ``every`` wall-clock seconds."""
+        while not stop.is_set():
+            for group in (PROCESSOR_GROUP, STATS_GROUP, MOMENTS_GROUP):
+                try:
+                    lag = await self.backends.bus.lag(group, TOPIC_GAME_EVENTS)
+                except Exception as exc:  # a bus outage: the consumers report it; try again later
+                    log.debug("consumer lag unavailable", group=group, error=str(exc))
+                    continue
+                CONSUMER_LAG.labels(group, TOPIC_GAME_EVENTS).set(sum(lag.values()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
     async def run(self, stop: asyncio.Event, *, until_done: bool = False) -> None:
         """Run scheduler and processor until ``stop`` (or until every game is Final and processed)."""
         proc_stop = asyncio.Event()
@@ -117,6 +132,8 @@ class Pipeline:
             asyncio.create_task(self.moments.run(proc_stop), name="moments"),
             # indexes the dead-letter topics and keeps the dead-letter gauges of /metrics current
             asyncio.create_task(self.dead_letters.run(proc_stop), name="dead-letters"),
+            # keeps sts_consumer_lag current for every consumer group of this process
+            asyncio.create_task(self._watch_lag(proc_stop), name="consumer-lag"),
         ]
         try:
             if self.leader is None:

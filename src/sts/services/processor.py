@@ -30,8 +30,9 @@ import structlog
 from sts.db.normalized import write_events
 from sts.errors import BackendError
 from sts.events.model import GameEvent
-from sts.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, PROCESS_LATENCY
+from sts.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, PROCESS_LATENCY, SNAPSHOT_TO_ROWS
 from sts.ports import TOPIC_GAME_EVENTS, TOPIC_GAME_EVENTS_DLQ, EventBus, Message, Record, Subscription
+from sts.services.ingest import FETCHED_AT_HEADER
 
 log = structlog.get_logger(__name__)
 
@@ -146,6 +147,7 @@ class Processor:
             await self._handle(records)
             await sub.commit(records)
             PROCESS_LATENCY.observe(time.perf_counter() - started)
+            _observe_snapshot_latency(self.group, records)
             for topic in {r.topic for r in records}:
                 EVENTS_CONSUMED.labels(self.group, topic).inc(sum(1 for r in records if r.topic == topic))
         lag = await self.bus.lag(self.group, TOPIC_GAME_EVENTS)
@@ -228,6 +230,16 @@ class Processor:
                 await self._conn.close()
             finally:
                 self._conn = None
+
+
+def _observe_snapshot_latency(group: str, records: Sequence[Record]) -> None:
+    """``sts_snapshot_to_rows_seconds``: once per snapshot of the batch (its events share the fetch time
+    that ingestion put in their headers), wall clock now minus that fetch time."""
+    now_ms = time.time() * 1000
+    fetched = {r.headers.get(FETCHED_AT_HEADER) for r in records} - {None, ""}
+    for value in fetched:
+        with contextlib.suppress(TypeError, ValueError):
+            SNAPSHOT_TO_ROWS.labels(group).observe(max(0.0, (now_ms - int(str(value))) / 1000))
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

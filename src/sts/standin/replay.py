@@ -76,13 +76,16 @@ class ReplayedGame:
     timeline: GameTimeline
     order: int
     replay_first_pitch: float  # virtual Unix epoch
+    stalled_at: float | None = None  # virtual time the game froze at (Replay.stall), None: it runs
 
     @property
     def game_pk(self) -> int:
         return self.game.game_pk
 
     def original_time(self, virtual: float) -> float:
-        """The recorded instant shown at virtual time ``virtual``."""
+        """The recorded instant shown at virtual time ``virtual`` (held while the game is stalled)."""
+        if self.stalled_at is not None:
+            virtual = min(virtual, self.stalled_at)
         return self.timeline.first_pitch + (virtual - self.replay_first_pitch)
 
     def index_at(self, virtual: float) -> int:
@@ -167,6 +170,17 @@ class Replay:
     def now(self) -> float:
         """The virtual time (Unix epoch)."""
         return self.clock.now_epoch()
+
+    def stall(self, pk: int, stalled: bool = True) -> None:
+        """Freeze ``pk`` at its current state (every endpoint keeps serving the same timecode, as a feed
+        that stopped updating would), or with ``stalled=False`` let it run again: it then jumps to the
+        state the clock has reached. Raises :class:`UnknownGame`."""
+        game = self.get(pk)
+        if stalled:
+            if game.stalled_at is None:
+                game.stalled_at = self.now()
+        else:
+            game.stalled_at = None
 
     def get(self, pk: int) -> ReplayedGame:
         try:
@@ -374,6 +388,7 @@ class Replay:
                     "state": status_of(game.timeline, state)["detailedState"],
                     "timecode": game.timeline.timecodes[index],
                     "plays": state.plays,
+                    **({"stalled": True} if game.stalled_at is not None else {}),
                     "source": str(game.game.source),
                     **({"cloneOf": self.clone_of[game.game_pk]} if game.game_pk in self.clone_of else {}),
                 }

@@ -110,6 +110,7 @@ class StandInApp:
                 Route("/api/v1/teams", self.teams),
                 Route("/api/v1/teams/{tid:int}", self.team),
                 Route("/standin/status", self.status),
+                Route("/standin/games/{pk:int}/stall", self.stall, methods=["POST", "DELETE"]),
             ]
         )
 
@@ -238,6 +239,16 @@ class StandInApp:
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         return _json(self.replay.changes(at.timestamp(), sports))
+
+    async def stall(self, request: Request) -> Response:
+        """``POST /standin/games/{pk}/stall`` freezes the game's feed at its current timecode;
+        ``DELETE`` lets it run again (a fault knob: see docs/monitoring.md)."""
+        pk = int(request.path_params["pk"])
+        try:
+            self.replay.stall(pk, request.method == "POST")
+        except UnknownGame:
+            return mlb_error(404, f"Object not found: game {pk}")
+        return _json({"gamePk": pk, "stalled": request.method == "POST"})
 
     async def status(self, request: Request) -> Response:
         body = self.replay.status()
