@@ -156,6 +156,13 @@ class EventBus(Protocol):
 
     async def subscribe(self, group: str, topics: Sequence[str]) -> Subscription: ...
 
+    async def set_committed(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        """Set ``group``'s committed offset (the next record it reads) of each partition of ``topic``
+        named in ``offsets``; other partitions keep theirs. Used by ``sts restore`` to place consumer
+        groups on restored or recreated topics. The group must have no live member (else
+        :class:`sts.errors.BusError`): stop its consumers first."""
+        ...
+
     def read(
         self,
         topic: str,
@@ -189,6 +196,11 @@ class SchemaRegistry(Protocol):
     async def register(self, subject: str, schema: str) -> int: ...
 
     async def get_schema(self, schema_id: int) -> str: ...
+
+    async def versions(self, subject: str) -> list[tuple[int, int]]:
+        """``(version, schema id)`` of every version of ``subject``, oldest first (``[]``: no such
+        subject). Used by ``sts backup`` to record what the registry holds."""
+        ...
 
     async def set_compatibility(self, level: str, subject: str | None = None) -> None: ...
 

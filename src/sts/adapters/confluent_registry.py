@@ -88,6 +88,24 @@ class ConfluentSchemaRegistry:
         self._schemas[schema_id] = text
         return text
 
+    async def versions(self, subject: str) -> list[tuple[int, int]]:
+        """``(version, schema id)`` of every version of ``subject``, oldest first (``[]``: unknown)."""
+        path = f"/subjects/{quote(subject, safe='')}/versions"
+        response = await self._request("GET", path)
+        if response.status_code == 404:
+            return []
+        if response.status_code != 200:
+            raise BackendError(f"schema registry: GET {path} answered HTTP {response.status_code}")
+        found: list[tuple[int, int]] = []
+        for version in sorted(int(v) for v in response.json()):
+            one = await self._request("GET", f"{path}/{version}")
+            if one.status_code == 404:
+                continue  # deleted in between
+            if one.status_code != 200:
+                raise BackendError(f"schema registry: GET {path}/{version} answered HTTP {one.status_code}")
+            found.append((version, int(one.json()["id"])))
+        return found
+
     async def set_compatibility(self, level: str, subject: str | None = None) -> None:
         """Set the compatibility rule of ``subject`` (or the global default when ``subject`` is None)."""
         level = level.upper()

@@ -389,6 +389,29 @@ class KafkaEventBus:
     def _forget(self, sub: KafkaSubscription) -> None:
         self._subscriptions.discard(sub)
 
+    async def set_committed(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        """Set ``group``'s committed offsets on ``topic`` with the admin API (the group must be empty:
+        Kafka refuses to move the offsets of a group with live members)."""
+        if not offsets:
+            return
+        await self.partitions(topic, create=False)
+        ck = self._ck
+        request = ck.ConsumerGroupTopicPartitions(
+            group, [ck.TopicPartition(topic, int(p), int(o)) for p, o in sorted(offsets.items())]
+        )
+
+        def alter() -> None:
+            for future in self.admin.alter_consumer_group_offsets([request], request_timeout=20).values():
+                result = future.result()
+                failed = [tp for tp in result.topic_partitions if tp.error is not None]
+                if failed:
+                    raise BusError(f"set_committed {group!r} on {topic!r}: {failed[0].error}")
+
+        try:
+            await self._run(lambda: _retrying(alter))
+        except ck.KafkaException as exc:
+            raise BusError(f"set_committed {group!r} on {topic!r}: {exc}") from exc
+
     async def read(
         self,
         topic: str,

@@ -257,6 +257,34 @@ class PostgresEventBus:
     def _forget(self, sub: PostgresSubscription) -> None:
         self._subscriptions.discard(sub)
 
+    async def set_committed(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        """Set ``group``'s committed offsets on ``topic`` (refused while the group has a live member)."""
+        if not offsets:
+            return
+        count = await self.partitions(topic, create=False)
+        unknown = sorted(p for p in offsets if not 0 <= p < count)
+        if unknown:
+            raise BusError(f"set_committed: {topic!r} has no partition {unknown[0]}")
+        with _errors("set_committed"):
+            pool = await self.pool()
+            async with pool.connection() as conn, conn.transaction():
+                live = await (
+                    await conn.execute(
+                        "SELECT count(*) FROM bus_group_members WHERE group_id = %s "
+                        "AND heartbeat_at >= now() - make_interval(secs => %s)",
+                        (group, float(self.session_timeout)),
+                    )
+                ).fetchone()
+                if live and live[0]:
+                    raise BusError(f"set_committed: group {group!r} has {live[0]} live member(s)")
+                for partition, offset in sorted(offsets.items()):
+                    await conn.execute(
+                        "INSERT INTO bus_group_offsets (group_id, topic, partition, committed_offset) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+                        "SET committed_offset = EXCLUDED.committed_offset, updated_at = now()",
+                        (group, topic, partition, offset),
+                    )
+
     async def read(
         self,
         topic: str,

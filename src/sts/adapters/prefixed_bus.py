@@ -55,6 +55,9 @@ class PrefixedEventBus:
         sub = await self.inner.subscribe(self.prefix + group, [self.topic(t) for t in topics])
         return PrefixedSubscription(sub, self.prefix)
 
+    async def set_committed(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        await self.inner.set_committed(self.prefix + group, self.topic(topic), offsets)
+
     async def read(
         self,
         topic: str,
