@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     )
     webhook_poll_interval: float = Field(default=1.0, description="seconds the sender waits when nothing is due")
     webhook_concurrency: int = Field(default=8, description="deliveries one API process sends at once")
+    webhook_allow_private: bool = Field(
+        default=False, description="allow webhook URLs that resolve to loopback/private/link-local addresses"
+    )
+    webhook_secret_grace: float = Field(
+        default=86400.0, description="seconds the previous secret still signs deliveries after a rotation"
+    )
     export_batch_rows: int = Field(default=5000, description="rows an export fetches and encodes per batch")
 
     @classmethod
