@@ -43,6 +43,7 @@ class ObjectInfo:
     size: int
     last_modified: datetime
     version_id: str | None = None
+    etag: str | None = None  # the server's digest of the bytes (S3's ETag), when the store has one
 
 
 @runtime_checkable
@@ -148,6 +149,7 @@ class EventBus(Protocol):
     - Messages survive restarts and can be read again from any offset or time with ``read``.
     - ``subscribe`` joins a consumer group; a new group starts at the earliest offset.
     - ``lag`` is, per partition, the number of records after the group's committed offset.
+    - ``tail`` follows the log from given offsets (or its end) without a group, as live streams need.
     """
 
     async def create_topic(self, spec: TopicSpec) -> None: ...
@@ -176,6 +178,17 @@ class EventBus(Protocol):
         ...
 
     async def lag(self, group: str, topic: str) -> dict[int, int]: ...
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic``, the offset after its last record now (where ``tail`` would start)."""
+        ...
+
+    def tail(self, topic: str, *, from_offsets: Mapping[int, int] | None = None) -> AsyncIterator[Record]:
+        """Follow ``topic`` outside any group, forever: every record of every partition from
+        ``from_offsets[p]`` (partitions missing from it: from their end as of the call), then each new
+        record soon after it is published. Records of one partition arrive in offset order, each once.
+        Nothing is committed; closing the iterator (``aclose``) releases what it holds."""
+        ...
 
     async def ready(self) -> None: ...
 

@@ -23,6 +23,8 @@ How it keeps the :class:`sts.ports.EventBus` contract:
   ``session_timeout`` seconds; one that closes hands them over at once.
 - **Replay** (``read``) uses a consumer outside any group (``assign`` + ``offsets_for_times``),
   partition by partition, up to the high watermark at the start of each partition.
+- **Tail** (``tail``) follows a topic with a consumer that ``assign``s every partition (no group, no
+  commit), from given offsets or the high watermarks, forever; live streams use it.
 - **Lag** is, per partition, high watermark minus ``max(committed, low watermark)``.
 
 librdkafka's calls block, so they run in threads: the producer and admin client are thread-safe and
@@ -44,7 +46,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import structlog
 
-from sts.adapters.kafka_consume import KafkaSubscription, Replay
+from sts.adapters.kafka_consume import KafkaSubscription, Replay, Tail
 from sts.errors import BusError, ConfigError
 from sts.metrics import CONSUMER_LAG, EVENTS_PUBLISHED
 from sts.ports import Message, Record, TopicSpec
@@ -439,6 +441,29 @@ class KafkaEventBus:
                     yield record
         finally:
             await replay.close()
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic`` (created with the defaults if missing), its high watermark."""
+        count = await self.partitions(topic)
+        tail = Tail(self, topic)
+        try:
+            return await tail.end_offsets(count)
+        finally:
+            await tail.close()
+
+    async def tail(
+        self, topic: str, *, from_offsets: Mapping[int, int] | None = None
+    ) -> AsyncIterator[Record]:
+        """Follow ``topic`` forever from ``from_offsets`` (missing partitions: the high watermark now),
+        with a consumer of its own that ``assign``s every partition (no group, no commit)."""
+        count = await self.partitions(topic)
+        tail = Tail(self, topic)
+        try:
+            positions = {**await tail.end_offsets(count), **dict(from_offsets or {})}
+            async for record in tail.follow(positions):
+                yield record
+        finally:
+            await tail.close()
 
     async def lag(self, group: str, topic: str) -> dict[int, int]:
         """Per partition, how many records follow the group's committed offset."""

@@ -30,6 +30,9 @@ T = TypeVar("T")
 _REBALANCE_ERRORS = ("REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "_ASSIGNMENT_LOST")
 
 
+_NO_LEADER_YET = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART")
+
+
 def _record(msg: Any) -> Record:
     key = msg.key()
     headers = {k: (v.decode("utf-8") if v is not None else "") for k, v in (msg.headers() or [])}
@@ -251,4 +254,76 @@ class Replay:
         if self._consumer is not None:
             await self._worker.run(self._consumer.close)
             self._consumer = None
+        self._worker.shutdown()
+
+
+class Tail:
+    """Follows one topic outside any group (``assign`` of every partition), forever."""
+
+    def __init__(self, bus: KafkaEventBus, topic: str) -> None:
+        self.bus = bus
+        self.topic = topic
+        self._ck = bus._ck
+        self._worker = _Worker(f"sts-kafka-tail-{topic}")
+        self._consumer: Any = None
+
+    def _ends(self, partitions: int) -> dict[int, int]:
+        ck = self._ck
+        if self._consumer is None:
+            # an assign()-only consumer never joins its (unique, required) group and never commits;
+            # a short fetch wait keeps an idle tail responsive to close
+            self._consumer = ck.Consumer(
+                self.bus.consumer_config(f"sts-tail-{uuid.uuid4().hex}", **{"fetch.wait.max.ms": 100})
+            )
+        ends = {}
+        for p in range(partitions):
+            tp = ck.TopicPartition(self.topic, p)
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+                    break
+                except ck.KafkaException as exc:
+                    # a topic created a moment ago: its partitions' leaders are still being set up
+                    if exc.args[0].name() not in _NO_LEADER_YET or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            ends[p] = int(high)
+        return ends
+
+    async def end_offsets(self, partitions: int) -> dict[int, int]:
+        """Per partition, the high watermark now."""
+        try:
+            return await self._worker.run(self._ends, partitions)
+        except self._ck.KafkaException as exc:
+            raise BusError(f"end offsets of {self.topic!r}: {exc}") from exc
+
+    async def follow(self, positions: dict[int, int]) -> AsyncIterator[Record]:
+        """Every record from ``positions`` on, as it arrives."""
+        ck = self._ck
+        assignment = [ck.TopicPartition(self.topic, p, o) for p, o in sorted(positions.items())]
+        try:
+            await self._worker.run(self._consumer.assign, assignment)
+        except ck.KafkaException as exc:
+            raise BusError(f"tail {self.topic!r}: {exc}") from exc
+        while True:
+            try:
+                msgs = await self._worker.run(_fetch, self._consumer, 500, 0.5)
+            except ck.KafkaException as exc:
+                raise BusError(f"tail {self.topic!r}: {exc}") from exc
+            for msg in msgs:
+                err = msg.error()
+                if err is None:
+                    yield _record(msg)
+                elif err.code() == ck.KafkaError._PARTITION_EOF:
+                    continue
+                elif err.fatal() or not err.retriable():
+                    raise BusError(f"tail {self.topic!r}: {err}")
+                else:
+                    log.warning("kafka tail error", topic=self.topic, error=str(err))
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await self._worker.run(consumer.close)
         self._worker.shutdown()

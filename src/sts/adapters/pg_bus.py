@@ -23,6 +23,8 @@ How it keeps the :class:`sts.ports.EventBus` contract:
   Membership changes are announced with ``NOTIFY sts_bus, 'g:<group>'``.
 - **Commits** upsert ``bus_group_offsets`` in one transaction, only for partitions the member
   still owns (a commit for a lost partition is dropped: its records will be redelivered).
+- **Tail.** ``tail`` follows a topic outside any group: it reads from its positions, then waits
+  for the topic's notification (or a heartbeat interval) and reads again.
 - **Retention.** ``retention_ms`` of a topic is enforced by :meth:`PostgresEventBus.purge_expired`,
   which the composition root runs periodically (e.g. hourly); nothing is deleted otherwise.
 """
@@ -332,6 +334,58 @@ class PostgresEventBus:
                 for row in rows:
                     yield record_from_row(row)
                 pos = rows[-1][2] + 1
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic`` (created with the defaults if missing), its next offset."""
+        await self.partitions(topic)
+        pool = await self.pool()
+        with _errors(f"end_offsets {topic!r}"):
+            async with pool.connection() as conn:
+                rows = await (
+                    await conn.execute(
+                        "SELECT partition, next_offset FROM bus_partitions WHERE topic = %s", (topic,)
+                    )
+                ).fetchall()
+        return {p: o for p, o in rows}
+
+    async def tail(
+        self, topic: str, *, from_offsets: Mapping[int, int] | None = None, batch: int = 1000
+    ) -> AsyncIterator[Record]:
+        """Follow ``topic`` forever from ``from_offsets`` (missing partitions: their end now).
+
+        Woken by the publishers' notifications (re-checks once per ``heartbeat_interval`` without
+        one). Offsets of a partition become visible in order: a publisher holds the partition's head
+        row until it commits, so the next publisher's offsets commit after it.
+        """
+        positions = {**await self.end_offsets(topic), **dict(from_offsets or {})}
+        await self._listener.start()
+        wake = asyncio.Event()
+        self._listener.watch(f"t:{topic}", wake.set)
+        parts = sorted(positions)
+        pool = await self.pool()
+        try:
+            while True:
+                wake.clear()
+                with _errors(f"tail {topic!r}"):
+                    async with pool.connection() as conn:
+                        rows = await (
+                            await conn.execute(
+                                f"SELECT {COLUMNS} FROM bus_records r "
+                                "JOIN unnest(%s::int[], %s::bigint[]) AS w(partition, pos) "
+                                'USING (partition) WHERE r.topic = %s AND r."offset" >= w.pos '
+                                'ORDER BY r."offset", r.partition LIMIT %s',
+                                (parts, [positions[p] for p in parts], topic, batch),
+                            )
+                        ).fetchall()
+                for row in rows:
+                    record = record_from_row(row)
+                    positions[record.partition] = record.offset + 1
+                    yield record
+                if len(rows) < batch:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.heartbeat_interval)
+        finally:
+            self._listener.unwatch(wake.set)
 
     async def _offset_at(self, topic: str, partition: int, when: datetime, end: int) -> int:
         """The first offset of ``partition`` stamped at or after ``when`` (``end`` if none is)."""

@@ -75,6 +75,19 @@ class PrefixedEventBus:
     async def lag(self, group: str, topic: str) -> dict[int, int]:
         return await self.inner.lag(self.prefix + group, self.topic(topic))
 
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        return await self.inner.end_offsets(self.topic(topic))
+
+    async def tail(
+        self, topic: str, *, from_offsets: Mapping[int, int] | None = None
+    ) -> AsyncIterator[Record]:
+        records = self.inner.tail(self.topic(topic), from_offsets=from_offsets)
+        try:
+            async for r in records:
+                yield replace(r, topic=topic)
+        finally:
+            await records.aclose()  # type: ignore[attr-defined]
+
     async def ready(self) -> None:
         await self.inner.ready()
 
