@@ -7,9 +7,12 @@ import contextlib
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 
+from sts import logging as sts_logging
 from sts.cli import app
+from sts.config import Settings
 from sts.recordings import Recordings, scan_recordings
 
 _REPO = Path(__file__).resolve().parents[3]
@@ -124,6 +127,10 @@ def standin(
         typer.echo(f"--revise: game {exc.args[0]} is not replayed", err=True)
         raise typer.Exit(2) from None
 
+    settings = Settings()
+    # its log lines go to stderr (and to VictoriaLogs when STS_VLOGS_URL is set)
+    sts_logging.configure(settings.log_format, settings.log_level, service="sts-standin")
+
     async def run() -> None:
         base_url = await server.start()
         for line in summary(rec, server.replay.not_replayed):
@@ -146,6 +153,9 @@ def standin(
             rates = ", ".join(f"{k}={r:.3g}" for k, r in plan.rates.items() if r)
             typer.echo(f"injecting faults (seed {plan.seed}): {rates}  (counts in /standin/status)")
         typer.echo(f"serving the Stats API at {base_url}  (status: {base_url}/standin/status; Ctrl-C stops)")
+        structlog.get_logger().info(
+            "stand-in serving", url=base_url, games=len(server.replay.status()["games"]), speed=speed
+        )
         await server.wait()
 
     with contextlib.suppress(KeyboardInterrupt):
