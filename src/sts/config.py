@@ -174,6 +174,13 @@ class Settings(BaseSettings):
         default=86400.0, description="seconds the previous secret still signs deliveries after a rotation"
     )
     export_batch_rows: int = Field(default=5000, description="rows an export fetches and encodes per batch")
+    # live streams (SSE / WebSocket, sts.api.hub and routes/stream.py)
+    stream_queue_size: int = Field(
+        default=1000, description="events a stream client may have waiting before it is dropped as too slow"
+    )
+    stream_heartbeat_seconds: float = Field(
+        default=15.0, description="seconds between keep-alive messages on an idle live stream"
+    )
 
     @classmethod
     def settings_customise_sources(
