@@ -27,6 +27,7 @@ from sts.api.context import ApiContext
 from sts.api.hub import get_hub
 from sts.api.middleware import RequestContextMiddleware
 from sts.api.routes import ROUTERS
+from sts.api.webhooks import get_dispatcher
 from sts.metrics import DB_POOL_CONNECTIONS, DB_POOL_WAITING
 
 DESCRIPTION = """\
@@ -64,6 +65,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
             if hub is not None:
                 await hub.start()
                 stack.push_async_callback(hub.stop)
+            dispatcher = get_dispatcher(ctx)  # webhooks: needs the bus
+            if dispatcher is not None:
+                await dispatcher.start()
+                stack.push_async_callback(dispatcher.stop)
             yield
 
     app = FastAPI(
