@@ -182,6 +182,16 @@ class Settings(BaseSettings):
         default=15.0, description="seconds between keep-alive messages on an idle live stream"
     )
 
+    # metrics and alerting (sts.http.targets, routes/alerts.py; docs/monitoring.md)
+    metrics_targets_dir: Path | None = Field(
+        default=None,
+        description="folder where each serving process writes its Prometheus file_sd target file; None = none",
+    )
+    alert_forward_url: str = Field(
+        default="", description="URL every Alertmanager payload received by STS is forwarded to; empty = none"
+    )
+    alert_forward_timeout: float = Field(default=5.0, description="seconds the forward URL has to answer")
+
     @classmethod
     def settings_customise_sources(
         cls,
