@@ -26,6 +26,7 @@ from sts.api import errors
 from sts.api.context import ApiContext
 from sts.api.hub import get_hub
 from sts.api.middleware import RequestContextMiddleware
+from sts.api.ratelimit import RateLimitHeaders, close_limiter
 from sts.api.routes import ROUTERS
 from sts.api.webhooks import get_dispatcher
 from sts.metrics import DB_POOL_CONNECTIONS, DB_POOL_WAITING
@@ -62,6 +63,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         hub = get_hub(ctx)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(ctx.pool.close)
+            stack.push_async_callback(close_limiter, ctx)
             if hub is not None:
                 await hub.start()
                 stack.push_async_callback(hub.stop)
@@ -103,5 +105,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
             _pool_metrics(ctx.pool)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -7,6 +7,7 @@ from sts.cli import (
     dlq,  # noqa: F401
     export,  # noqa: F401
     games,  # noqa: F401
+    keys,  # noqa: F401
     logs,  # noqa: F401
     moments,  # noqa: F401
     replay,  # noqa: F401
