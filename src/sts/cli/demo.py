@@ -31,6 +31,7 @@ from sts.clock import ScaledClock, SystemClock
 from sts.config import Settings
 from sts.errors import STSError, UpstreamError
 from sts.http.health import health_app, serve
+from sts.http.targets import register_target, unregister_target
 from sts.services.ingest import IngestResult
 from sts.services.pipeline import Pipeline, game_summaries
 from sts.services.poll_policy import config_from_settings
@@ -145,12 +146,15 @@ async def _run_pipeline(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server = None
+    target = None
     running: list[Pipeline] = []  # what /schedule shows (sts schedule --url)
     try:
         view = health_app(
             backends.readiness_checks(), schedule=lambda: running[0].scheduler.explain() if running else None
         )
         server, port = await serve(view, settings.http_host, settings.http_port)
+        if settings.metrics_targets_dir is not None:  # Prometheus finds it (docs/monitoring.md)
+            target = register_target(settings.metrics_targets_dir, "pipeline", settings.http_host, port)
         err.print(f"health and metrics: http://{settings.http_host}:{port}/ready  /metrics  /schedule")
         async with MLBClient(
             base_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries
@@ -198,6 +202,8 @@ async def _run_pipeline(
             rows = await game_summaries(backends.database_url)
             return rows, pipeline
     finally:
+        if target is not None:
+            unregister_target(target)
         if server is not None:
             await server.stop()
         await backends.aclose()
