@@ -156,6 +156,16 @@ class GameFreshness:
 
 GAME_FRESHNESS = GameFreshness()
 REGISTRY.register(GAME_FRESHNESS)
+ALERTS_RECEIVED = Counter(
+    "sts_alerts_received_total",
+    "Alerts received from Alertmanager by the STS receiver (one per alert per notification), by status",
+    ["status"],
+)
+ALERT_FORWARDS = Counter(
+    "sts_alert_forwards_total",
+    "Alertmanager payloads forwarded to alert_forward_url, by outcome (delivered, failed)",
+    ["outcome"],
+)
 
 # -- backends
 BACKEND_READY = Gauge("sts_backend_ready", "1 when the backend answered its readiness check", ["backend"])
