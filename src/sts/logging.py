@@ -30,7 +30,9 @@ _SECRET_KEYS = frozenset(
 )
 _SECRET_SUFFIXES = ("_password", "_secret", "_secret_key", "_token", "_api_key")
 
-# an STS API key: "sts_" then a long random part (metric and service names have no 16-character word)
+# an STS API key, sts_<key_id: 16 hex>_<secret>: the key id (a lookup handle, not secret) is kept
+_API_KEY_WITH_ID = re.compile(r"sts_([0-9a-f]{16})_[A-Za-z0-9_-]{8,}")
+# anything else shaped like one: "sts_" then a long random part (metric names have no 16-character word)
 _API_KEY = re.compile(r"\bsts_[A-Za-z0-9_.-]*?[A-Za-z0-9]{16,}[A-Za-z0-9_.-]*")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+|\b(basic)\s+[A-Za-z0-9+/=]{8,}")
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"']*:)[^@\s/\"']+(@)")
@@ -40,11 +42,18 @@ _QUERY_SECRET = re.compile(
 )
 
 
+def _mask_key(m: re.Match[str]) -> str:
+    if m.string.startswith("***", m.end()):  # masked already (scrub runs on values, then on the line)
+        return m.group(0)
+    with_id = _API_KEY_WITH_ID.fullmatch(m.group(0))
+    return f"sts_{with_id.group(1)}_***" if with_id else "sts_***"
+
+
 def scrub(text: str) -> str:
     """``text`` with API keys, bearer tokens, URL passwords and secret query parameters masked."""
     if not text:
         return text
-    text = _API_KEY.sub("sts_***", text)
+    text = _API_KEY.sub(_mask_key, text)
     text = _BEARER.sub(lambda m: f"{m.group(1) or m.group(2)} ***", text)
     text = _URL_PASSWORD.sub(r"\1***\2", text)
     return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)

@@ -61,8 +61,9 @@ def restore_logging() -> Iterator[None]:
 
 # ---------------------------------------------------------------------- redaction (no service needed)
 
-API_KEY = "sts_k3y1d_" + "Zq8" * 12
-SECRETS = ("hunter2-db-password", API_KEY, "s3-secret-value-xyz", "tok-abcdef123456")
+API_KEY = "sts_0123456789abcdef_" + "Zq8-_" * 8 + "xyz"  # the shape sts.api.keys makes
+OTHER_KEY = "sts_" + "k3y" * 8
+SECRETS = ("hunter2-db-password", API_KEY, API_KEY[21:], OTHER_KEY, "s3-secret-value-xyz", "tok-abcdef123456")
 
 
 def _log_secrets(log: Any) -> None:
@@ -75,6 +76,7 @@ def _log_secrets(log: Any) -> None:
     log.info(f"request GET /v1/games?api_key={API_KEY}&date=2024-06-01")
     log.warning("login failed", detail="password: hunter2-db-password token=tok-abcdef123456")
     log.info(f"upstream said: Authorization: Bearer {API_KEY}")
+    log.info("key created", note=f"handed out {API_KEY} and {OTHER_KEY}")
     try:
         raise RuntimeError(f"cannot reach postgresql://sts:hunter2-db-password@db/sts with key {API_KEY}")
     except RuntimeError:
@@ -87,13 +89,14 @@ def test_secrets_never_reach_a_log_line(tmp_path: Path, fmt: str, restore_loggin
     sts_logging.configure(fmt, "INFO", service="sts-test", file=out, vlogs_url="")
     _log_secrets(structlog.get_logger())
     text = out.read_text()
-    assert text.count("\n") >= 5, text
+    assert text.count("\n") >= 6, text
     assert "Bearer ***" in text
     for secret in SECRETS:
         assert secret not in text, (secret, text)
     # what is not secret survives: the user, host and the shape of what was logged
     assert "postgresql://sts:***@db.example:5432/sts" in text
-    assert "sts_***" in text and "api_key=***&date=2024-06-01" in text
+    assert "api_key=***&date=2024-06-01" in text
+    assert "handed out sts_0123456789abcdef_*** and sts_***" in text  # the key id is not secret
     assert "application/json" in text
 
 
@@ -160,8 +163,8 @@ def test_shipped_lines_are_stored_redacted(restore_logging: None, tmp_path: Path
         _log_secrets(log)
     shipper = sts_logging.shipper()
     assert shipper is not None and shipper.flush(10)
-    rows = _poll(build_query(service=service, since="15m"), lambda rows: len(rows) >= 5)
-    assert len(rows) == 5
+    rows = _poll(build_query(service=service, since="15m"), lambda rows: len(rows) >= 6)
+    assert len(rows) == 6
     assert {r["game_pk"] for r in rows} == {str(GAME)} and {r["request_id"] for r in rows} == {"req-g-1"}
     assert {r["level"] for r in rows} == {"info", "warning", "error"}
     stored = json.dumps(rows)
