@@ -1,0 +1,452 @@
+"""Webhooks end to end: a live replay of 717055 through the stand-in and the real pipeline while the API (with
+its webhook dispatcher) runs, and a real HTTP receiver on loopback playing the user's endpoints.
+
+The module has a deployment of its own (embedded profile: a fresh database on the session's embedded
+PostgreSQL with the event log in it, a file object store) because subscriptions receive what is published
+after they were created: they are registered first, then the game is replayed. Backoff settings are small
+(0.2 s base, 3 attempts, disabled after 2 deliveries given up) so retries and disabling happen in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sts.adapters.embedded_pg import EmbeddedPostgres
+from sts.adapters.mlb_client import MLBClient
+from sts.api.app import create_app
+from sts.api.context import ApiContext
+from sts.api.webhooks import UnsafeUrl, check_destination, check_url, verify_signature
+from sts.bootstrap import open_backends
+from sts.config import Settings
+from sts.http.health import serve
+from sts.ports import TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS
+from sts.recordings import scan_recordings
+from sts.services.pipeline import Pipeline
+from sts.services.scheduler import SchedulerConfig
+from sts.standin.server import StandIn
+from tests.conftest import _fresh_database
+
+GAME = 717055
+SPEED = 600.0
+CONFIG = SchedulerConfig(poll_interval=60, schedule_interval=300, pregame_lead=1800)
+FAST = {
+    "webhook_allow_private": True,  # the receiver is on loopback
+    "webhook_backoff_base": 0.2,
+    "webhook_max_attempts": 3,
+    "webhook_disable_after": 2,
+    "webhook_poll_interval": 0.2,
+    "webhook_timeout": 3.0,
+}
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+@dataclass
+class Receiver:
+    """The user's endpoints: ``/ok`` 200, ``/flaky`` 500 on the first try of each event then 200, ``/dead``
+    always 500, ``/gone`` 410, ``/moved`` a 302 to ``/ok`` (which must not be followed)."""
+
+    url: str = ""
+    got: list[Received] = field(default_factory=list)
+    tries: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def app(self) -> Starlette:
+        async def endpoint(request: Request) -> Response:
+            body = await request.body()
+            path = request.url.path
+            self.got.append(Received(path, dict(request.headers), body, time.monotonic()))
+            event = request.headers.get("sts-webhook-id", "")
+            self.tries[f"{path}:{event}"] += 1
+            if path.startswith("/flaky"):
+                return JSONResponse({}, status_code=500 if self.tries[f"{path}:{event}"] == 1 else 200)
+            if path.startswith("/dead"):
+                return Response("down for maintenance", status_code=500)
+            if path.startswith("/gone"):
+                return Response(status_code=410)
+            if path.startswith("/moved"):
+                return Response(status_code=302, headers={"Location": "http://example.invalid/ok"})
+            return JSONResponse({"ok": True})
+
+        return Starlette(routes=[Route("/{path:path}", endpoint, methods=["POST"])])
+
+    def at(self, path: str) -> list[Received]:
+        return [r for r in self.got if r.path == path]
+
+
+@dataclass
+class Live:
+    api: str
+    receiver: Receiver
+    subs: dict[str, dict[str, Any]]  # name → the creation answer (with its secret)
+    keys: dict[str, str]
+    database_url: str
+    expected: dict[str, str]  # event id → event type, every event of the game on the bus
+    teams: tuple[int, int]
+    settings: Settings
+    ctx: ApiContext
+
+    def client(self, key: str = "admin") -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.api, headers={"Authorization": f"Bearer {self.keys[key]}"}, timeout=30
+        )
+
+
+async def _keys(database_url: str) -> dict[str, str]:
+    from sts.api.keys import create_key
+
+    out = {}
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        for name, scopes in (("admin", ["read", "stream", "export", "admin"]), ("alice", ["stream"]),
+                             ("bob", ["stream"]), ("reader", ["read"])):  # fmt: skip
+            out[name] = (await create_key(conn, f"webhooks-{name}", scopes)).secret
+    return out
+
+
+async def _settled(database_url: str, within: float = 60.0) -> None:
+    """Wait until no delivery of an active subscription is pending any more."""
+    deadline = time.monotonic() + within
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            cur = await conn.execute(
+                "SELECT count(*) FROM webhook_deliveries d"
+                " JOIN webhook_subscriptions s ON s.id = d.subscription_id"
+                " WHERE d.next_attempt_at IS NOT NULL AND s.status = 'active'"
+            )
+            row = await cur.fetchone()
+            if row is not None and row[0] == 0:
+                return
+            await asyncio.sleep(0.2)
+    raise AssertionError("webhook deliveries still pending after the timeout")
+
+
+@pytest.fixture(scope="module")
+async def live(
+    shared_data: Path, pg_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Live]:
+    tmp = tmp_path_factory.mktemp("webhooks")
+    databases = _fresh_database(pg_server)
+    settings = Settings(
+        data_dir=tmp / "data",
+        database_url=next(databases),
+        object_store_url=f"file://{tmp / 'objects'}",
+        **FAST,
+    )
+    recordings = scan_recordings(shared_data / "statsapi")
+    recordings = dataclasses.replace(recordings, games={GAME: recordings.games[GAME]})
+    feed = recordings.games[GAME]
+    backends = await open_backends(settings)
+    receiver = Receiver()
+    standin = StandIn(recordings, speed=SPEED, start_in=300)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(backends.aclose)
+        stack.callback(lambda: next(databases, None))
+        rserver, _ = await serve(receiver.app(), "127.0.0.1", 0)
+        await stack.enter_async_context(rserver)
+        receiver.url = rserver.url
+        ctx = ApiContext(settings, backends.database_url, backends.bus, backends.codec)
+        aserver, _ = await serve(create_app(ctx), "127.0.0.1", 0)
+        await stack.enter_async_context(aserver)
+        keys = await _keys(backends.database_url)
+        teams = _teams(feed)
+        subs: dict[str, dict[str, Any]] = {}
+        plan = {
+            "all": ("alice", {"url": f"{receiver.url}/all"}),
+            "plays": ("alice", {"url": f"{receiver.url}/plays", "event_types": ["PlayCompleted"],
+                                "game_pks": [GAME]}),
+            "other_game": ("bob", {"url": f"{receiver.url}/other", "game_pks": [747175]}),
+            "home_team": ("bob", {"url": f"{receiver.url}/team", "team_ids": [teams[1]],
+                                  "event_types": ["GameFinal", "NotableMoment"]}),
+            "other_team": ("bob", {"url": f"{receiver.url}/team-other", "team_ids": [999999]}),
+            "flaky": ("alice", {"url": f"{receiver.url}/flaky", "event_types": ["GameFinal", "GameInfo"]}),
+            "dead": ("alice", {"url": f"{receiver.url}/dead", "event_types": ["ScoreChanged"]}),
+            "gone": ("alice", {"url": f"{receiver.url}/gone", "event_types": ["GameFinal"]}),
+        }  # fmt: skip
+        async with httpx.AsyncClient(base_url=aserver.url, timeout=30) as http:
+            for name, (owner, body) in plan.items():
+                resp = await http.post(
+                    "/v1/webhooks", json=body, headers={"Authorization": f"Bearer {keys[owner]}"}
+                )
+                assert resp.status_code == 201, resp.text
+                subs[name] = resp.json()
+        base = await standin.start()
+        stack.push_async_callback(standin.stop)
+        async with MLBClient(base, timeout=10, retries=3) as client:
+            pipeline = Pipeline(backends, client, standin.clock, CONFIG)
+            await asyncio.wait_for(pipeline.run(asyncio.Event(), until_done=True), timeout=300)
+        expected: dict[str, str] = {}
+        for topic in (TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS):
+            async for record in backends.bus.read(topic):
+                event = await backends.codec.decode(record.value)
+                if event.game_pk == GAME:
+                    expected[event.event_id] = event.event_type
+        await _settled(backends.database_url)
+        yield Live(aserver.url, receiver, subs, keys, backends.database_url, expected, teams, settings, ctx)
+
+
+def _teams(game: Any) -> tuple[int, int]:
+    teams = game.feed["gameData"]["teams"]
+    return int(teams["away"]["id"]), int(teams["home"]["id"])
+
+
+def _verified(r: Received, secret: str) -> bool:
+    return verify_signature(secret, r.headers["sts-signature"], r.body)
+
+
+async def _deliveries(live: Live, name: str, **params: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cursor = None
+    async with live.client() as http:
+        while True:
+            q = {"limit": 7, **params, **({"cursor": cursor} if cursor else {})}
+            resp = await http.get(f"/v1/webhooks/{live.subs[name]['id']}/deliveries", params=q)
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            out += body["items"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return out
+
+
+async def test_every_event_of_the_replayed_game_arrives_signed(live: Live) -> None:
+    got = live.receiver.at("/all")
+    secret = live.subs["all"]["secret"]
+    by_id = {r.headers["sts-webhook-id"]: r for r in got}
+    assert len(live.expected) > 300  # pitches, plays, status changes… of a whole game
+    assert set(by_id) == set(live.expected)
+    assert len(got) == len(live.expected)  # each exactly once: the receiver never failed
+    for event_id, r in by_id.items():
+        assert _verified(r, secret)
+        body = json.loads(r.body)
+        assert (
+            body["id"] == event_id and body["type"] == live.expected[event_id] == r.headers["sts-event-type"]
+        )
+        assert body["game_pk"] == GAME and body["data"]["event_id"] == event_id
+        assert r.headers["sts-signature"].startswith(f"t={r.headers['sts-timestamp']},v1=")
+    assert {"Pitch", "PlayCompleted", "GameFinal"} <= set(live.expected.values())
+
+
+async def test_tampered_body_old_timestamp_or_wrong_secret_fail_verification(live: Live) -> None:
+    r = live.receiver.at("/all")[0]
+    secret = live.subs["all"]["secret"]
+    header = r.headers["sts-signature"]
+    t = int(r.headers["sts-timestamp"])
+    assert verify_signature(secret, header, r.body, now=t + 10)
+    assert not verify_signature(secret, header, r.body + b" ", now=t)
+    assert not verify_signature(secret, header, r.body.replace(b'"id"', b'"Id"', 1), now=t)
+    assert not verify_signature(secret, header, r.body, now=t + 301)  # outside the 5-minute window
+    assert not verify_signature(secret, header, r.body, now=t - 301)
+    assert not verify_signature(live.subs["plays"]["secret"], header, r.body, now=t)
+    assert not verify_signature(secret, "t=abc,v1=00", r.body, now=t)
+    assert not verify_signature(secret, f"t={t}", r.body, now=t)
+
+
+async def test_filters_by_event_type_game_and_team(live: Live) -> None:
+    plays = {r.headers["sts-webhook-id"] for r in live.receiver.at("/plays")}
+    assert plays == {e for e, t in live.expected.items() if t == "PlayCompleted"}
+    assert all(_verified(r, live.subs["plays"]["secret"]) for r in live.receiver.at("/plays"))
+    assert live.receiver.at("/other") == []  # another game
+    assert live.receiver.at("/team-other") == []  # a team that did not play
+    team = {r.headers["sts-webhook-id"] for r in live.receiver.at("/team")}
+    assert team == {e for e, t in live.expected.items() if t in ("GameFinal", "NotableMoment")}
+    assert team
+
+
+async def test_a_500_is_retried_after_a_backoff_and_then_delivered(live: Live) -> None:
+    tries = live.receiver.at("/flaky")
+    wanted = {e for e, t in live.expected.items() if t in ("GameFinal", "GameInfo")}
+    by_event: dict[str, list[Received]] = defaultdict(list)
+    for r in tries:
+        by_event[r.headers["sts-webhook-id"]].append(r)
+    assert set(by_event) == wanted
+    for attempts in by_event.values():
+        assert len(attempts) == 2
+        assert [a.headers["sts-delivery-attempt"] for a in attempts] == ["1", "2"]
+        gap = attempts[1].at - attempts[0].at
+        assert gap >= 0.5 * FAST["webhook_backoff_base"]  # backoff × jitter in [0.5, 1]
+        assert attempts[0].body == attempts[1].body  # the same delivery
+    rows = await _deliveries(live, "flaky")
+    assert {d["event_id"] for d in rows} == wanted
+    assert all(d["status"] == "delivered" and d["attempts"] == 2 and d["last_status"] == 200 for d in rows)
+    async with await psycopg.AsyncConnection.connect(live.database_url) as conn:
+        cur = await conn.execute(
+            "SELECT a.attempt, a.status_code, a.outcome FROM webhook_attempts a JOIN webhook_deliveries d"
+            " ON d.id = a.delivery_id WHERE d.subscription_id = %s ORDER BY d.id, a.attempt",
+            (live.subs["flaky"]["id"],),
+        )
+        assert set(await cur.fetchall()) == {(1, 500, "failed"), (2, 200, "delivered")}
+    async with live.client() as http:
+        sub = (await http.get(f"/v1/webhooks/{live.subs['flaky']['id']}")).json()
+    assert sub["status"] == "active" and sub["consecutive_failures"] == 0
+
+
+async def test_an_endpoint_that_always_fails_gets_its_subscription_disabled(live: Live) -> None:
+    async with live.client() as http:
+        sub = (await http.get(f"/v1/webhooks/{live.subs['dead']['id']}")).json()
+    assert sub["status"] == "disabled"
+    assert sub["disabled_reason"] == "2 deliveries in a row failed (last: HTTP 500: down for maintenance)"
+    rows = await _deliveries(live, "dead")
+    given_up = [d for d in rows if d["status"] == "gave_up"]
+    assert len(given_up) >= 2 and all(d["attempts"] == 3 for d in given_up)
+    # every attempt reached the receiver, and none was made after the disabling
+    assert len(live.receiver.at("/dead")) == sum(d["attempts"] for d in rows)
+    # a 410 is permanent: one attempt per delivery, no retry
+    gone = await _deliveries(live, "gone")
+    assert gone and all(
+        d["status"] == "gave_up" and d["attempts"] == 1 and d["last_status"] == 410 for d in gone
+    )
+
+
+async def test_enable_resumes_pending_deliveries(live: Live) -> None:
+    sub_id = live.subs["dead"]["id"]
+    pending = [d for d in await _deliveries(live, "dead") if d["status"] == "pending"]
+    async with live.client("alice") as http:
+        resp = await http.post(f"/v1/webhooks/{sub_id}/enable")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "active" and resp.json()["disabled_reason"] is None
+    if pending:  # the receiver still fails: they are tried again, and it is disabled again
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            async with live.client() as http:
+                if (await http.get(f"/v1/webhooks/{sub_id}")).json()["status"] == "disabled":
+                    break
+            await asyncio.sleep(0.2)
+        async with live.client() as http:
+            assert (await http.get(f"/v1/webhooks/{sub_id}")).json()["status"] == "disabled"
+
+
+async def test_deliveries_are_listed_page_by_page(live: Live) -> None:
+    rows = await _deliveries(live, "plays")
+    assert len(rows) == len({d["id"] for d in rows}) == len(live.receiver.at("/plays"))
+    stamps = [(d["created_at"], d["id"]) for d in rows]
+    assert stamps == sorted(stamps, reverse=True)
+    assert all(d["status"] == "delivered" and d["attempts"] == 1 for d in rows)
+    assert len(await _deliveries(live, "plays", status="gave_up")) == 0
+    async with live.client() as http:
+        bad = await http.get(f"/v1/webhooks/{live.subs['plays']['id']}/deliveries", params={"cursor": "!!"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_ping_rotation_and_redirects(live: Live) -> None:
+    async with live.client("alice") as http:
+        created = await http.post("/v1/webhooks", json={"url": f"{live.receiver.url}/ping"})
+        assert created.status_code == 201
+        sub = created.json()
+        old = sub["secret"]
+        ping = await http.post(f"/v1/webhooks/{sub['id']}/test")
+        assert ping.status_code == 200 and ping.json()["delivered"] is True, ping.text
+        assert ping.json()["delivery"]["event_type"] == "ping"
+        first = live.receiver.at("/ping")[-1]
+        assert _verified(first, old)
+        rotated = await http.post(f"/v1/webhooks/{sub['id']}/rotate-secret")
+        new = rotated.json()["secret"]
+        assert new != old and rotated.json()["previous_secret_valid_until"]
+        await http.post(f"/v1/webhooks/{sub['id']}/test")
+        second = live.receiver.at("/ping")[-1]
+        assert _verified(second, new) and _verified(second, old)  # both during the grace period
+        moved = await http.post("/v1/webhooks", json={"url": f"{live.receiver.url}/moved"})
+        result = (await http.post(f"/v1/webhooks/{moved.json()['id']}/test")).json()
+        assert result["delivered"] is False and result["status_code"] == 302
+        assert "not followed" in result["error"]
+
+
+async def test_secrets_are_shown_once_and_subscriptions_are_private(live: Live) -> None:
+    sub_id = live.subs["all"]["id"]
+    async with live.client("alice") as alice, live.client("bob") as bob, live.client() as admin:
+        mine = (await alice.get("/v1/webhooks", params={"limit": 500})).json()["items"]
+        assert sub_id in {s["id"] for s in mine} and all("secret" not in s for s in mine)
+        assert "secret" not in (await alice.get(f"/v1/webhooks/{sub_id}")).json()
+        theirs = await bob.get(f"/v1/webhooks/{sub_id}")
+        assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "not_found"
+        assert (await bob.delete(f"/v1/webhooks/{sub_id}")).status_code == 404
+        assert sub_id not in {s["id"] for s in (await bob.get("/v1/webhooks")).json()["items"]}
+        everyone = (await admin.get("/v1/webhooks", params={"limit": 500})).json()["items"]
+        assert {s["id"] for s in live.subs.values()} <= {s["id"] for s in everyone}
+        # a key without the stream scope cannot register webhooks
+        async with httpx.AsyncClient(
+            base_url=live.api, headers={"Authorization": f"Bearer {live.keys['reader']}"}
+        ) as reader:
+            assert (
+                await reader.post("/v1/webhooks", json={"url": f"{live.receiver.url}/x"})
+            ).status_code == 403
+        gone = await alice.post("/v1/webhooks", json={"url": f"{live.receiver.url}/tmp"})
+        assert (await alice.delete(f"/v1/webhooks/{gone.json()['id']}")).status_code == 204
+        assert (await alice.get(f"/v1/webhooks/{gone.json()['id']}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("ftp://example.com/hook", "invalid_url"),
+        ("file:///etc/passwd", "invalid_url"),
+        ("http://user:pw@example.com/hook", "invalid_url"),
+        ("http:///nohost", "invalid_url"),
+        ("http://example.com:99999/", "invalid_url"),
+        ("not a url", "invalid_url"),
+    ],
+)
+async def test_bad_urls_are_refused_with_the_standard_error(live: Live, url: str, code: str) -> None:
+    async with live.client("alice") as http:
+        resp = await http.post("/v1/webhooks", json={"url": url})
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == code and resp.json()["error"]["status"] == 422
+
+
+async def test_bad_bodies_get_the_standard_error(live: Live) -> None:
+    async with live.client("alice") as http:
+        for body in (
+            {"url": f"{live.receiver.url}/x", "event_types": ["NoSuchEvent"]},
+            {"urls": "x"},
+            [1, 2],
+        ):
+            resp = await http.post("/v1/webhooks", json=body)
+            assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_parameters"
+        resp = await http.post(
+            "/v1/webhooks", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_parameters"
+        assert (await http.get("/v1/webhooks/not-a-uuid")).status_code == 422
+
+
+async def test_private_addresses_are_refused_by_default(live: Live) -> None:
+    with pytest.raises(UnsafeUrl):
+        await check_destination("http://127.0.0.1:9/hook", allow_private=False)
+    with pytest.raises(UnsafeUrl):
+        await check_destination("http://169.254.169.254/latest/meta-data", allow_private=False)
+    with pytest.raises(UnsafeUrl):
+        await check_destination("http://[::1]/hook", allow_private=False)
+    with pytest.raises(UnsafeUrl):
+        check_url("gopher://example.com/")
+    settings = live.settings.model_copy(update={"webhook_allow_private": False})
+    strict = dataclasses.replace(live.ctx, settings=settings, bus=None, pool=None, extras={})
+    server, _ = await serve(create_app(strict), "127.0.0.1", 0)
+    async with (
+        server,
+        httpx.AsyncClient(
+            base_url=server.url, headers={"Authorization": f"Bearer {live.keys['alice']}"}
+        ) as http,
+    ):
+        resp = await http.post("/v1/webhooks", json={"url": f"{live.receiver.url}/inward"})
+    assert resp.status_code == 422 and "non-public" in resp.json()["error"]["message"]
