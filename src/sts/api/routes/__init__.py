@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from sts.api.routes import (
     admin,
+    alerts,
     exports,
     games,
     leaders,
@@ -30,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     ops.router,
     admin.router,
+    alerts.router,
 )
