@@ -1,0 +1,335 @@
+"""Rate limits (sts.api.ratelimit): token buckets in the process and in Redis, over HTTP, across processes.
+
+- one behavioural suite runs against both bucket backends (in-process, Redis);
+- over HTTP: 429 after the burst with ``Retry-After`` and the ``RateLimit-*`` headers (also on the
+  answers that got through), refill, the metric;
+- Redis down: the in-process buckets take over (still limiting), counted and flagged;
+- two ``sts serve`` processes on one database: with Redis they share one bucket per key (the total
+  accepted stays within burst + rate x elapsed), without it each allows its own burst.
+
+Redis: ``STS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``, ``deploy/local/redis.sh``); tests
+needing it skip when it does not answer, and fail instead with ``STS_REQUIRE_REDIS=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import Depends
+from prometheus_client import REGISTRY
+from starlette.responses import Response
+
+from sts.adapters.embedded_pg import EmbeddedPostgres
+from sts.api import keys
+from sts.api.app import create_app
+from sts.api.auth import require
+from sts.api.context import ApiContext
+from sts.api.ratelimit import Buckets, MemoryBuckets, RedisBuckets, Tier
+from sts.config import Settings
+from sts.db import migrate
+from sts.http.health import serve
+from tests.conftest import _fresh_database
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("STS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_or_skip() -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        message = f"Redis does not answer at {REDIS_URL} ({exc}); start it with deploy/local/redis.sh start"
+        if os.environ.get("STS_REQUIRE_REDIS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return _redis_or_skip()
+
+
+def _prefix() -> str:
+    return f"sts:rl:test-{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def buckets(request: pytest.FixtureRequest) -> AsyncIterator[Buckets]:
+    if request.param == "memory":
+        yield MemoryBuckets()
+        return
+    b = RedisBuckets(_redis_or_skip(), _prefix())
+    try:
+        yield b
+    finally:
+        await b.aclose()
+
+
+async def test_burst_then_refused_then_refill(buckets: Buckets) -> None:
+    tier = Tier("t", rate=10, burst=4)
+    got = [await buckets.take("k", tier) for _ in range(4)]
+    assert all(d.allowed for d in got)
+    assert [int(d.headers()["RateLimit-Remaining"]) for d in got] == [3, 2, 1, 0]
+    refused = await buckets.take("k", tier)
+    assert not refused.allowed
+    h = refused.headers()
+    assert h["RateLimit-Limit"] == "4" and h["RateLimit-Remaining"] == "0" and h["Retry-After"] == "1"
+    assert h["RateLimit-Reset"] == "1"  # 4 tokens at 10/s
+    assert "Retry-After" not in got[0].headers()
+    await asyncio.sleep(0.25)  # >= 2.5 tokens back, never more than the burst
+    again = [await buckets.take("k", tier) for _ in range(6)]
+    allowed = sum(d.allowed for d in again)
+    assert 2 <= allowed <= 4, allowed
+
+
+async def test_buckets_are_per_key_and_per_tier(buckets: Buckets) -> None:
+    small = Tier("small", rate=0.5, burst=1)
+    other = Tier("other", rate=0.5, burst=1)
+    assert (await buckets.take("a", small)).allowed
+    assert not (await buckets.take("a", small)).allowed
+    assert (await buckets.take("b", small)).allowed  # another key
+    assert (await buckets.take("a", other)).allowed  # the same key in another tier
+    # a refused request takes nothing: the bucket is not driven below zero
+    for _ in range(20):
+        assert not (await buckets.take("a", small)).allowed
+    assert (await buckets.take("a", small)).tokens >= 0
+
+
+async def test_memory_refill_is_exact_on_its_clock() -> None:
+    now = [100.0]
+    b = MemoryBuckets(clock=lambda: now[0])
+    tier = Tier("t", rate=2, burst=3)
+    assert [(await b.take("k", tier)).allowed for _ in range(4)] == [True, True, True, False]
+    now[0] += 0.49
+    assert not (await b.take("k", tier)).allowed
+    now[0] += 0.02  # 0.51 s: one token
+    assert (await b.take("k", tier)).allowed
+    assert not (await b.take("k", tier)).allowed
+    now[0] += 3600  # refills to the burst, no further
+    assert [(await b.take("k", tier)).allowed for _ in range(4)] == [True, True, True, False]
+
+
+async def test_memory_buckets_are_bounded() -> None:
+    b = MemoryBuckets(max_buckets=100)
+    tier = Tier("t", rate=1, burst=1)
+    for i in range(1000):
+        await b.take(f"addr:{i}", tier)
+    assert len(b._buckets) == 100
+
+
+async def test_redis_down_fails_over_to_in_process_buckets() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    b = RedisBuckets(f"redis://127.0.0.1:{dead}/0", _prefix(), timeout=0.2)
+    before = REGISTRY.get_sample_value("sts_api_rate_limit_fallbacks_total") or 0.0
+    try:
+        tier = Tier("t", rate=1, burst=3)
+        started = time.perf_counter()
+        decisions = [await b.take("k", tier) for _ in range(5)]
+        assert time.perf_counter() - started < 2  # a dead store is not waited for on every request
+        assert [d.allowed for d in decisions] == [True, True, True, False, False]  # still limiting
+    finally:
+        await b.aclose()
+    after = REGISTRY.get_sample_value("sts_api_rate_limit_fallbacks_total") or 0.0
+    assert after - before == 5
+    assert REGISTRY.get_sample_value("sts_backend_ready", {"backend": "redis"}) == 0.0
+
+
+# ------------------------------------------------------------------ over HTTP, one process
+
+
+@pytest.fixture(scope="module")
+def rl_db(pg_server: EmbeddedPostgres) -> Iterator[str]:
+    databases = _fresh_database(pg_server)
+    url = next(databases)
+    migrate(url)
+    yield url
+    next(databases, None)
+
+
+async def _key(url: str, scopes: list[str], tier: str = "default") -> keys.NewKey:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await keys.create_key(conn, "rate test", scopes, tier)
+
+
+@contextlib.asynccontextmanager
+async def _served(url: str, **overrides: Any) -> AsyncIterator[str]:
+    app = create_app(ApiContext(Settings(database_url=url, **overrides), url))
+
+    async def plain(_: Any = Depends(require("read"))) -> Response:  # noqa: B008
+        return Response(b"ok", media_type="text/plain")  # a route that returns a Response itself
+
+    app.add_api_route("/v1/probe/plain", plain, methods=["GET"])
+    server, _ = await serve(app, "127.0.0.1", 0)
+    async with server:
+        yield server.url
+
+
+async def test_http_429_headers_refill_and_metric(rl_db: str) -> None:
+    tiers = {"default": {"rate": 2, "burst": 5}, "public": {"rate": 1, "burst": 1}, "unlimited": None}
+    key = await _key(rl_db, ["read"])
+    free = await _key(rl_db, ["admin"], tier="unlimited")
+    before = REGISTRY.get_sample_value("sts_api_rate_limited_total", {"tier": "default"}) or 0.0
+    async with (
+        _served(rl_db, api_rate_tiers=tiers) as base,
+        httpx.AsyncClient(base_url=base, headers={"X-API-Key": key.secret}) as http,
+    ):
+        remaining = []
+        for _ in range(5):
+            r = await http.get("/v1/probe/plain")
+            assert r.status_code == 200 and r.text == "ok"
+            assert r.headers["ratelimit-limit"] == "5" and r.headers["ratelimit-policy"] == "5;w=3"
+            assert "retry-after" not in r.headers
+            remaining.append(int(r.headers["ratelimit-remaining"]))
+        assert remaining == [4, 3, 2, 1, 0]
+
+        r = await http.get("/v1/probe/plain")
+        assert r.status_code == 429
+        err = r.json()["error"]
+        assert err["code"] == "rate_limited" and err["status"] == 429 and "try again" in err["message"]
+        assert r.headers["retry-after"] == "1" and r.headers["ratelimit-remaining"] == "0"
+        assert int(r.headers["ratelimit-reset"]) in (2, 3)  # 5 tokens at 2/s
+        assert len(r.headers.get_list("ratelimit-limit")) == 1  # the middleware does not repeat them
+        # JSON routes (here the admin list needs admin: 403 comes before the bucket, so no token taken)
+        assert (await http.get("/v1/admin/keys")).status_code == 403
+
+        await asyncio.sleep(0.6)  # one token back at 2/s
+        assert (await http.get("/v1/probe/plain")).status_code == 200
+        assert (await http.get("/v1/probe/plain")).status_code == 429
+
+        # the unlimited tier: no bucket, no headers
+        for _ in range(20):
+            r = await http.get("/v1/admin/keys", headers={"X-API-Key": free.secret})
+            assert r.status_code == 200 and "ratelimit-limit" not in r.headers
+    after = REGISTRY.get_sample_value("sts_api_rate_limited_total", {"tier": "default"}) or 0.0
+    assert after - before == 2
+
+
+# ------------------------------------------------------------------ two `sts serve` processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _sts_serve(url: str, data_dir: Path, port: int, **env: str) -> Iterator[str]:
+    environ = {
+        **os.environ,
+        "STS_DATABASE_URL": url,
+        "STS_DATA_DIR": str(data_dir),
+        "STS_API_HOST": "127.0.0.1",
+        "STS_API_PORT": str(port),
+        "STS_LOG_FORMAT": "json",
+        **env,
+    }
+    log = (data_dir / f"serve-{port}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sts", "serve"], env=environ, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"sts serve exited {proc.returncode}: {(data_dir / log.name).read_text()}"
+                )
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "sts serve did not answer within 60 s"
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+async def _hammer(bases: list[str], key: str, seconds: float, per_server: int = 4) -> tuple[int, int, float]:
+    """Requests from ``per_server`` workers per server for ``seconds``: (accepted, refused, elapsed)."""
+    counts = {"ok": 0, "limited": 0, "other": 0}
+    started = time.monotonic()
+    stop_at = started + seconds
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        while time.monotonic() < stop_at:
+            r = await http.get("/v1/admin/keys", params={"limit": 1})
+            if r.status_code == 200:
+                counts["ok"] += 1
+            elif r.status_code == 429:
+                counts["limited"] += 1
+            else:
+                counts["other"] += 1
+
+    clients = [
+        httpx.AsyncClient(base_url=b, headers={"Authorization": f"Bearer {key}"}, timeout=10) for b in bases
+    ]
+    try:
+        await asyncio.gather(*(worker(c) for c in clients for _ in range(per_server)))
+    finally:
+        for c in clients:
+            await c.aclose()
+    elapsed = time.monotonic() - started
+    assert counts["other"] == 0, counts
+    return counts["ok"], counts["limited"], elapsed
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_limit_holds_across_two_processes_sharing_redis(
+    redis_url: str, rl_db: str, tmp_path: Path
+) -> None:
+    rate, burst = 4.0, 15
+    tiers = f'{{"default": {{"rate": {rate}, "burst": {burst}}}, "public": null, "unlimited": null}}'
+    shared = await _key(rl_db, ["admin"])
+    local = await _key(rl_db, ["admin"])
+    env = {"STS_API_RATE_TIERS": tiers, "STS_API_KEY_CACHE_SECONDS": "30"}
+    redis_env = {**env, "STS_REDIS_URL": redis_url, "STS_API_RATE_LIMIT_PREFIX": _prefix()}
+    ports = [_free_port(), _free_port()]
+    with contextlib.ExitStack() as stack:
+        bases = [stack.enter_context(_sts_serve(rl_db, tmp_path, p, **redis_env)) for p in ports]
+        ok, limited, elapsed = await _hammer(bases, shared.secret, seconds=3.0)
+    bound = burst + rate * elapsed
+    print(f"redis: accepted {ok}, refused {limited} in {elapsed:.2f} s; bound {bound:.1f}")
+    assert limited > 0
+    assert burst <= ok <= bound + 2, (ok, bound)
+
+    # the same without Redis: each process has its own bucket, so together they let through two bursts
+    ports = [_free_port(), _free_port()]
+    with contextlib.ExitStack() as stack:
+        bases = [stack.enter_context(_sts_serve(rl_db, tmp_path, p, **env)) for p in ports]
+        ok_local, limited_local, elapsed_local = await _hammer(bases, local.secret, seconds=3.0)
+    print(f"in-process: accepted {ok_local}, refused {limited_local} in {elapsed_local:.2f} s")
+    assert limited_local > 0
+    assert ok_local >= 2 * burst
+    assert ok_local > burst + rate * elapsed_local + 2  # what one shared bucket would have refused
+    assert ok_local <= 2 * (burst + rate * elapsed_local) + 2
