@@ -361,7 +361,10 @@ class S3ObjectStore:
                 kwargs["ContinuationToken"] = token
             page = await self._call(f"list {bucket}/{prefix}*", self._s3.list_objects_v2, **kwargs)
             for item in page.get("Contents", []):
-                yield ObjectInfo(bucket, item["Key"], int(item["Size"]), _aware(item.get("LastModified")))
+                etag = str(item.get("ETag") or "").strip('"') or None
+                yield ObjectInfo(
+                    bucket, item["Key"], int(item["Size"]), _aware(item.get("LastModified")), etag=etag
+                )
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return

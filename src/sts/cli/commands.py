@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sts.cli import (
+    backup,  # noqa: F401
     demo,  # noqa: F401
     dlq,  # noqa: F401
     export,  # noqa: F401
