@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     prometheus_url: str = Field(
         default="", description="Prometheus URL the dashboard charts from; empty = this process's own samples"
     )
+    dashboard_sample_seconds: float = Field(
+        default=5.0, gt=0, description="without Prometheus: seconds between samples of this process's metrics"
+    )
+    dashboard_samples: int = Field(default=720, ge=2, description="without Prometheus: samples kept (ring)")
 
     # API keys and rate limits (sts.api.auth, sts.api.ratelimit; docs/auth.md)
     api_public_routes: list[str] = Field(
