@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sts import __version__
-from sts.api import errors
+from sts.api import dashboard, errors
 from sts.api.context import ApiContext
 from sts.api.hub import get_hub
 from sts.api.middleware import RequestContextMiddleware
@@ -84,6 +84,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix="/v1", responses=errors.ERROR_RESPONSES)
+    dashboard.install(app, ctx.settings)  # /dashboard: the operator page (docs/dashboard.md)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
