@@ -88,8 +88,7 @@ async def replayed(
             next(databases, None)
 
 
-@pytest.fixture(scope="package")
-async def admin_key(replayed: Replayed) -> str | None:
+async def make_admin_key(database_url: str) -> str | None:
     """A key with every scope (``None`` while the auth work has not landed :mod:`sts.api.keys`)."""
     try:
         from sts.api.keys import create_key
@@ -97,9 +96,14 @@ async def admin_key(replayed: Replayed) -> str | None:
         return None
     from sts.api.auth import SCOPES
 
-    async with await psycopg.AsyncConnection.connect(replayed.database_url, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         new = await create_key(conn, "tests-admin", list(SCOPES))
     return str(new.secret)
+
+
+@pytest.fixture(scope="package")
+async def admin_key(replayed: Replayed) -> str | None:
+    return await make_admin_key(replayed.database_url)
 
 
 @dataclass
