@@ -24,7 +24,9 @@ import httpx
 import psycopg
 import pytest
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, WebSocket
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.api import keys
@@ -345,3 +347,32 @@ async def test_keys_never_in_logs_or_error_bodies_and_pepper(auth_db: str) -> No
     assert dump is not None
     for secret in (admin.secret, unpeppered.secret, created):
         assert secret.split("_", 2)[2][:12] not in dump[0]
+
+
+def test_websocket_refusals_close_with_1008(auth_db: str) -> None:
+    settings = Settings(database_url=auth_db, api_rate_tiers=NO_LIMITS)
+    app = create_app(ApiContext(settings, auth_db))
+
+    async def ws(websocket: WebSocket, p: Principal = Depends(require("stream"))) -> None:  # noqa: B008
+        await websocket.accept()
+        await websocket.send_json({"key_id": p.key_id})
+        await websocket.close()
+
+    app.add_api_websocket_route("/v1/probe/ws", ws)
+    reader = asyncio.run(_key(auth_db, "read"))
+    streamer = asyncio.run(_key(auth_db, "stream"))
+    with TestClient(app) as client:
+        for query, reason in (
+            ("", "missing_key"),
+            ("?api_key=nope", "malformed_key"),
+            (f"?api_key={reader.secret}", "missing_scope"),
+        ):
+            with (
+                pytest.raises(WebSocketDisconnect) as refused,
+                client.websocket_connect(f"/v1/probe/ws{query}"),
+            ):
+                pass
+            assert refused.value.code == 1008 and reason in refused.value.reason
+            assert reader.secret not in refused.value.reason
+        with client.websocket_connect(f"/v1/probe/ws?api_key={streamer.secret}") as accepted:
+            assert accepted.receive_json() == {"key_id": streamer.key_id}
