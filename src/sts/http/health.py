@@ -177,9 +177,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning", ws: str = "none"
 ) -> tuple[RunningServer, int]:
     """Serve ``app`` on ``host:port`` (port 0 = any free port) in the running event loop.
+
+    ``ws``: uvicorn's WebSocket implementation (``"none"``: no WebSocket; the API passes ``"auto"``).
 
     Returns once the server accepts connections, with the port actually bound. The socket is bound
     here, so a port in use raises :class:`OSError` at once. Logging configuration is left alone.
@@ -191,7 +193,7 @@ async def serve(
         log_config=None,
         log_level=log_level,
         access_log=False,
-        ws="none",
+        ws=ws,  # type: ignore[arg-type]
         lifespan="auto",
         timeout_graceful_shutdown=2,
     )
