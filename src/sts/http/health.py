@@ -177,11 +177,12 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning", ws: str = "none"
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning", ws: str = "auto"
 ) -> tuple[RunningServer, int]:
     """Serve ``app`` on ``host:port`` (port 0 = any free port) in the running event loop.
 
-    ``ws``: uvicorn's WebSocket implementation (``"none"``: no WebSocket; the API passes ``"auto"``).
+    ``ws``: uvicorn's WebSocket implementation (``"auto"``: websockets' sans-I/O one, which the API's
+    live streams use; ``"none"`` refuses WebSocket upgrades).
 
     Returns once the server accepts connections, with the port actually bound. The socket is bound
     here, so a port in use raises :class:`OSError` at once. Logging configuration is left alone.
