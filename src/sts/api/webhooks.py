@@ -153,7 +153,10 @@ async def check_destination(url: str, allow_private: bool) -> None:
         return
     host = urlsplit(url).hostname or ""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        lookup = asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        infos = await asyncio.wait_for(lookup, timeout=5)
+    except TimeoutError:
+        raise UnsafeUrl(f"the host {host!r} did not resolve within 5 s") from None
     except OSError as exc:
         raise UnsafeUrl(f"the host {host!r} does not resolve: {exc.strerror or exc}") from None
     for info in infos:
