@@ -5,6 +5,7 @@ real Prometheus (Debian's binary, started here on a free port, scraping the serv
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import subprocess
@@ -24,9 +25,16 @@ from sts.api.context import ApiContext
 from sts.api.keys import create_key
 from sts.config import Settings
 from sts.http.health import serve
-from tests.ops.prom_tools import tool
+from tests.ops.prom_tools import REPO, tool
 
 PANEL_IDS = {p.id for p in dashboard.PANELS}
+CONSOLES = REPO / "deploy" / "prometheus" / "consoles"
+# where Debian's prometheus package puts its console library (prom.lib, menu.lib)
+CONSOLE_LIBRARIES = (
+    Path("/usr/share/doc/prometheus/examples/console_libraries"),
+    Path("/etc/prometheus/console_libraries"),
+    Path("/usr/share/prometheus/console_libraries"),
+)
 
 
 def _free_port() -> int:
@@ -164,9 +172,20 @@ async def served_with_prometheus(
         yield s
 
 
+def console_libraries() -> Path:
+    for folder in CONSOLE_LIBRARIES:
+        if (folder / "prom.lib").is_file():
+            return folder
+    message = "no Prometheus console library (prom.lib) found; Debian's prometheus package ships it"
+    if os.environ.get("STS_REQUIRE_PROMETHEUS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def prometheus(served_with_prometheus: Served, prometheus_port: int, tmp_path: Path) -> Iterator[str]:
     binary = tool("prometheus")
+    libraries = console_libraries()
     target = served_with_prometheus.url.removeprefix("http://")
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -176,7 +195,8 @@ def prometheus(served_with_prometheus: Served, prometheus_port: int, tmp_path: P
     log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+         f"--web.listen-address=127.0.0.1:{prometheus_port}",
+         f"--web.console.templates={CONSOLES}", f"--web.console.libraries={libraries}"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{prometheus_port}"
@@ -218,6 +238,31 @@ async def test_charts_come_from_prometheus_when_it_is_configured(
     assert body["step"] >= 5 and body["end"] - body["start"] == pytest.approx(300, abs=1)
     pool = {(s["labels"]["pool"], s["labels"]["state"]) for s in _panel(body, "db_pool")["series"]}
     assert ("api", "max") in pool  # set at each scrape of /metrics
+
+
+async def test_the_console_templates_render_on_prometheus(
+    served_with_prometheus: Served, prometheus: str
+) -> None:
+    served = served_with_prometheus
+    async with client(served, served.admin) as http:
+        for _ in range(5):
+            await http.get("/health")
+    async with httpx.AsyncClient(base_url=prometheus, timeout=15) as prom:
+        deadline = time.monotonic() + 30
+        while True:  # until the served app has been scraped with its API requests counted
+            r = await prom.get("/api/v1/query", params={"query": "sum(sts_api_requests_total)"})
+            if r.json()["data"]["result"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        overview = await prom.get("/consoles/sts-overview.html")
+        game = await prom.get("/consoles/sts-game.html", params={"game_pk": "717055'} or up{job='x"})
+    assert overview.status_code == 200, overview.text[-2000:]
+    assert "<h1>STS overview</h1>" in overview.text and "PromConsole.Graph" in overview.text
+    assert "no live game" in overview.text
+    assert "error executing template" not in overview.text.lower()
+    assert game.status_code == 200, game.text[-2000:]
+    assert "<h1>Game 717055</h1>" in game.text  # only the digits of the parameter reach a query
+    assert "sts logs --game 717055" in game.text
 
 
 async def test_prometheus_down_is_a_502_with_the_standard_body(
