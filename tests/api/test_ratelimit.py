@@ -233,45 +233,61 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def _sts_serve(url: str, data_dir: Path, port: int, **env: str) -> Iterator[str]:
-    environ = {
-        **os.environ,
-        "STS_DATABASE_URL": url,
-        "STS_DATA_DIR": str(data_dir),
-        "STS_API_HOST": "127.0.0.1",
-        "STS_API_PORT": str(port),
-        "STS_LOG_FORMAT": "json",
-        **env,
-    }
-    log = (data_dir / f"serve-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sts", "serve"], env=environ, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
+class _Served:
+    """An ``sts serve`` subprocess on ``port``."""
+
+    def __init__(self, url: str, data_dir: Path, port: int, **env: str) -> None:
+        environ = {
+            **os.environ,
+            "STS_DATABASE_URL": url,
+            "STS_DATA_DIR": str(data_dir),
+            "STS_API_HOST": "127.0.0.1",
+            "STS_API_PORT": str(port),
+            "STS_LOG_FORMAT": "json",
+            **env,
+        }
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = data_dir / f"serve-{port}.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sts", "serve"],
+                env=environ,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
         while True:
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"sts serve exited {proc.returncode}: {(data_dir / log.name).read_text()}"
-                )
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "sts serve did not answer within 60 s"
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sts serve exited {self.proc.returncode}: {self.log_path.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return self.base
+            assert time.monotonic() < deadline, f"sts serve did not answer within {timeout} s"
             time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
+
+    def stop(self) -> None:
+        self.proc.terminate()
         try:
-            proc.wait(timeout=15)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            self.proc.kill()
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def _sts_serve_all(specs: list[tuple[str, Path, dict[str, str]]]) -> Iterator[list[str]]:
+    """Start one ``sts serve`` per spec (database URL, data dir, environment) at once; their base URLs."""
+    procs: list[_Served] = []
+    try:
+        for url, data_dir, env in specs:
+            procs.append(_Served(url, data_dir, _free_port(), **env))
+        yield [p.wait_ready() for p in procs]
+    finally:
+        for p in procs:
+            p.stop()
 
 
 async def _hammer(bases: list[str], key: str, seconds: float, per_server: int = 4) -> tuple[int, int, float]:
@@ -314,22 +330,19 @@ async def test_limit_holds_across_two_processes_sharing_redis(
     local = await _key(rl_db, ["admin"])
     env = {"STS_API_RATE_TIERS": tiers, "STS_API_KEY_CACHE_SECONDS": "30"}
     redis_env = {**env, "STS_REDIS_URL": redis_url, "STS_API_RATE_LIMIT_PREFIX": _prefix()}
-    ports = [_free_port(), _free_port()]
-    with contextlib.ExitStack() as stack:
-        bases = [stack.enter_context(_sts_serve(rl_db, tmp_path, p, **redis_env)) for p in ports]
-        ok, limited, elapsed = await _hammer(bases, shared.secret, seconds=3.0)
-    bound = burst + rate * elapsed
-    print(f"redis: accepted {ok}, refused {limited} in {elapsed:.2f} s; bound {bound:.1f}")
-    assert limited > 0
-    assert burst <= ok <= bound + 2, (ok, bound)
+    # four processes on one database, started together: two sharing Redis, two with in-process buckets
+    specs = [(rl_db, tmp_path, redis_env)] * 2 + [(rl_db, tmp_path, env)] * 2
+    with _sts_serve_all(specs) as bases:
+        ok, limited, elapsed = await _hammer(bases[:2], shared.secret, seconds=3.0)
+        bound = burst + rate * elapsed
+        print(f"redis: accepted {ok}, refused {limited} in {elapsed:.2f} s; bound {bound:.1f}")
+        assert limited > 0
+        assert burst <= ok <= bound + 2, (ok, bound)
 
-    # the same without Redis: each process has its own bucket, so together they let through two bursts
-    ports = [_free_port(), _free_port()]
-    with contextlib.ExitStack() as stack:
-        bases = [stack.enter_context(_sts_serve(rl_db, tmp_path, p, **env)) for p in ports]
-        ok_local, limited_local, elapsed_local = await _hammer(bases, local.secret, seconds=3.0)
-    print(f"in-process: accepted {ok_local}, refused {limited_local} in {elapsed_local:.2f} s")
-    assert limited_local > 0
-    assert ok_local >= 2 * burst
-    assert ok_local > burst + rate * elapsed_local + 2  # what one shared bucket would have refused
-    assert ok_local <= 2 * (burst + rate * elapsed_local) + 2
+        # without Redis each process has its own bucket: together they let two bursts through
+        ok_local, limited_local, elapsed_local = await _hammer(bases[2:], local.secret, seconds=3.0)
+        print(f"in-process: accepted {ok_local}, refused {limited_local} in {elapsed_local:.2f} s")
+        assert limited_local > 0
+        assert ok_local >= 2 * burst
+        assert ok_local > burst + rate * elapsed_local + 2  # what one shared bucket would have refused
+        assert ok_local <= 2 * (burst + rate * elapsed_local) + 2
