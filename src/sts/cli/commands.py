@@ -15,6 +15,7 @@ from sts.cli import (
     retrosheet,  # noqa: F401
     schedule,  # noqa: F401
     schemas,  # noqa: F401
+    serve,  # noqa: F401
     standin,  # noqa: F401
     stats,  # noqa: F401
     verify,  # noqa: F401

@@ -27,6 +27,7 @@ from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import open_backends
 from sts.cli import app
 from sts.cli._database import DEFAULT_MLB_DATA
+from sts.cli.serve import create_demo_key, start_api
 from sts.clock import ScaledClock, SystemClock
 from sts.config import Settings
 from sts.errors import STSError, UpstreamError
@@ -138,7 +139,14 @@ def _print_summary(rows: list[dict[str, Any]], not_replayed: list[dict[str, Any]
 
 
 async def _run_pipeline(
-    settings: Settings, base_url: str, clock: Any, until_done: bool, show_progress: bool, total_games: int
+    settings: Settings,
+    base_url: str,
+    clock: Any,
+    until_done: bool,
+    show_progress: bool,
+    total_games: int,
+    *,
+    demo_key: bool = False,
 ) -> tuple[list[dict[str, Any]], Pipeline]:
     backends = await open_backends(settings)
     stop = asyncio.Event()
@@ -146,6 +154,7 @@ async def _run_pipeline(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     server = None
+    api_server = None
     target = None
     running: list[Pipeline] = []  # what /schedule shows (sts schedule --url)
     try:
@@ -156,6 +165,15 @@ async def _run_pipeline(
         if settings.metrics_targets_dir is not None:  # Prometheus finds it (docs/monitoring.md)
             target = register_target(settings.metrics_targets_dir, "pipeline", settings.http_host, port)
         err.print(f"health and metrics: http://{settings.http_host}:{port}/ready  /metrics  /schedule")
+        # the REST API on the same backends (docs/api.md); the demo prints a first key, once
+        api_server = await start_api(settings, backends, fall_back_to_free_port=True)
+        err.print(f"API: {api_server.url}/v1  (docs {api_server.url}/docs)", soft_wrap=True)
+        if demo_key:
+            key = await create_demo_key(settings, backends.database_url)
+            err.print(f"API key (every scope; shown only now): {key}", soft_wrap=True, highlight=False)
+            err.print(
+                f"  try: curl -H 'Authorization: Bearer {key}' {api_server.url}/v1/games", soft_wrap=True
+            )
         async with MLBClient(
             base_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries
         ) as client:
@@ -204,6 +222,8 @@ async def _run_pipeline(
     finally:
         if target is not None:
             unregister_target(target)
+        if api_server is not None:
+            await api_server.stop()
         if server is not None:
             await server.stop()
         await backends.aclose()
@@ -251,7 +271,15 @@ def demo(
         clock = ScaledClock(origin, datetime.fromtimestamp(origin, UTC), speed)
         try:
             rows, pipeline = asyncio.run(
-                _run_pipeline(settings, base, clock, until_done, not as_json and sys.stderr.isatty(), total)
+                _run_pipeline(
+                    settings,
+                    base,
+                    clock,
+                    until_done,
+                    not as_json and sys.stderr.isatty(),
+                    total,
+                    demo_key=True,
+                )
             )
         except STSError as exc:
             err.print(f"error: {exc}")
