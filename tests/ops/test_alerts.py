@@ -171,6 +171,12 @@ async def test_the_receiver_needs_the_admin_scope(served: Served) -> None:
         (json.dumps({**payload(), "alerts": [{"status": "firing"}]}).encode(), "an alert without labels"),
         (json.dumps({**payload(), "status": "exploded"}).encode(), "an unknown status"),
         (json.dumps([1, 2, 3]).encode(), "not an object"),
+        (
+            json.dumps(
+                payload(alert("firing", "0000000000000002", "2026-11-26T20:00:00Z", game_pk="1\x00"))
+            ).encode(),
+            "a NUL character (PostgreSQL text cannot hold one)",
+        ),
     ],
 )
 async def test_bad_payloads_get_the_standard_error_body(served: Served, body: bytes, why: str) -> None:
@@ -182,7 +188,12 @@ async def test_bad_payloads_get_the_standard_error_body(served: Served, body: by
         assert (await http.get("/v1/alerts")).json()["items"] == []
 
 
-async def test_a_bad_cursor_is_a_400(served: Served) -> None:
+async def test_bad_list_parameters_are_client_errors(served: Served) -> None:
     async with client(served, served.admin) as http:
-        r = await http.get("/v1/alerts", params={"cursor": "bm90IGEgY3Vyc29y"})
-        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
+        for cursor in ("bm90IGEgY3Vyc29y", "WyIyMDI2LTExLTI2VDIwOjAwOjAwKzAwOjAwIiwxZTMwMF0"):
+            r = await http.get("/v1/alerts", params={"cursor": cursor})
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
+        r = await http.get("/v1/alerts", params={"alertname": "a\x00b"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_parameters"
+        r = await http.get("/v1/alerts", params={"status": "sleeping"})
+        assert r.status_code == 422

@@ -35,6 +35,7 @@ AlertStatus = Literal["firing", "resolved"]
 Conn = Annotated[psycopg.AsyncConnection[Any], Depends(db)]
 Admin = Annotated[Principal, Depends(require("admin"))]
 _Labels = dict[str, str]
+_NO_NUL = r"^[^\x00]*$"
 
 
 class AlertmanagerAlert(BaseModel):
@@ -110,6 +111,8 @@ def _ends_at(alert: AlertmanagerAlert) -> datetime | None:
 
 @router.post("/alerts/webhook", response_model=Receipt, summary="Receive an Alertmanager notification")
 async def receive(payload: AlertmanagerPayload, request: Request, conn: Conn, _: Admin) -> dict[str, Any]:
+    if _has_nul(payload.model_dump(mode="json")):  # PostgreSQL text and jsonb cannot hold U+0000
+        raise ApiError(422, "text in the payload must not contain NUL characters", "invalid_parameters")
     new = 0
     async with conn.transaction():
         for a in payload.alerts:
@@ -149,6 +152,16 @@ async def receive(payload: AlertmanagerPayload, request: Request, conn: Conn, _:
     return {"received": len(payload.alerts), "new": new, "forwarded": forwarded}
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _spawn_forward(request: Request, body: bytes, url: str, timeout: float) -> None:
     # kept on the context so the task is not collected before it ends
     tasks: set[asyncio.Task[None]] = context(request).extras.setdefault("alert_forwards", set())
@@ -179,8 +192,12 @@ async def list_alerts(
     _: Admin,
     p: Annotated[PageParams, Depends()],
     status: Annotated[AlertStatus | None, Query(description="only firing or only resolved alerts")] = None,
-    alertname: Annotated[str | None, Query(max_length=200, description="only this alert rule")] = None,
-    severity: Annotated[str | None, Query(max_length=50, description="only this severity label")] = None,
+    alertname: Annotated[
+        str | None, Query(max_length=200, pattern=_NO_NUL, description="only this alert rule")
+    ] = None,
+    severity: Annotated[
+        str | None, Query(max_length=50, pattern=_NO_NUL, description="only this severity label")
+    ] = None,
     game_pk: Annotated[int | None, Query(ge=1, le=2**62, description="only alerts of this game")] = None,
 ) -> dict[str, Any]:
     where, args = ["TRUE"], []
@@ -194,9 +211,12 @@ async def list_alerts(
     after = p.after(2)
     if after is not None:
         try:
-            at, last_id = datetime.fromisoformat(str(after[0])), int(after[1])
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, "the cursor is not one this API gave out", "invalid_cursor") from exc
+            at = datetime.fromisoformat(str(after[0]))
+        except ValueError:
+            at = None
+        last_id = after[1]
+        if at is None or at.tzinfo is None or not isinstance(last_id, int) or not 0 <= last_id < 2**63:
+            raise ApiError(400, "the cursor is not one this API gave out", "invalid_cursor")
         where.append("(received_at, id) < (%s, %s)")
         args.extend([at, last_id])
     cur = await conn.execute(
