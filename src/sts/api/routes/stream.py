@@ -68,6 +68,7 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 SSE_RETRY_MS = 2000  # how long EventSource waits before it reconnects
+REPLAY_BATCH = 100  # events of a resume's replay sent in one write
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ class StreamRequest:
     resume: Vector | None
 
 
-async def stream_items(req: StreamRequest) -> AsyncIterator[Item]:
-    """The items of one stream client.
+async def stream_items(req: StreamRequest) -> AsyncIterator[list[Item]]:
+    """The items of one stream client, in batches (what is ready to be sent at once).
 
     The subscription to the hub is taken first, so every record after the hub's current position is
     buffered in its queue. A resuming client is then sent, from ``bus.read``, the records after its
@@ -104,30 +105,45 @@ async def stream_items(req: StreamRequest) -> AsyncIterator[Item]:
     sub = hub.subscribe(req.game_pk, req.types)
     vector = {t: dict(v) for t, v in (req.resume if req.resume is not None else sub.start).items()}
     try:
-        yield Item("open", encode(vector))
+        yield [Item("open", encode(vector))]
         if req.resume is not None:
             assert ctx.bus is not None
+            batch: list[Item] = []
             for topic in STREAM_TOPICS.values():
                 async for record in ctx.bus.read(topic, from_offsets=vector[topic]):
                     vector[topic][record.partition] = record.offset + 1
                     ev = await hub.decode(record)
                     if ev is not None and sub.matches(ev):
-                        yield Item("event", encode(vector), ev)
+                        batch.append(Item("event", encode(vector), ev))
+                        if len(batch) >= REPLAY_BATCH:
+                            yield batch
+                            batch = []
+            if batch:
+                yield batch
         heartbeat = ctx.settings.stream_heartbeat_seconds
         while True:
             try:
-                ev = await asyncio.wait_for(sub.queue.get(), heartbeat)
+                async with asyncio.timeout(heartbeat):  # (no task per wait, unlike wait_for)
+                    first = await sub.queue.get()
             except TimeoutError:
-                yield Item("heartbeat", encode(vector))
+                yield [Item("heartbeat", encode(vector))]
                 continue
-            if ev is None:
-                yield Item("dropped", encode(vector), reason=sub.dropped)
-                return
-            offsets = vector.setdefault(ev.topic, {})
-            if ev.offset < offsets.get(ev.partition, 0):
-                continue  # already sent from the replay
-            offsets[ev.partition] = ev.offset + 1
-            yield Item("event", encode(vector), ev)
+            ready = [first]
+            while not sub.queue.empty():
+                ready.append(sub.queue.get_nowait())
+            items = []
+            for ev in ready:
+                if ev is None:
+                    items.append(Item("dropped", encode(vector), reason=sub.dropped))
+                    yield items
+                    return
+                offsets = vector.setdefault(ev.topic, {})
+                if ev.offset < offsets.get(ev.partition, 0):
+                    continue  # already sent from the replay
+                offsets[ev.partition] = ev.offset + 1
+                items.append(Item("event", encode(vector), ev))
+            if items:
+                yield items
     finally:
         sub.close()
 
@@ -182,14 +198,13 @@ def sse_message(item: Item) -> str:
 async def sse_body(req: StreamRequest) -> AsyncIterator[str]:
     STREAM_CLIENTS.labels("sse").inc()
     sent = STREAM_EVENTS_SENT.labels("sse")
-    items = stream_items(req)
+    batches = stream_items(req)
     try:
-        async for item in items:
-            if item.kind == "event":
-                sent.inc()
-            yield sse_message(item)
+        async for batch in batches:
+            sent.inc(sum(item.kind == "event" for item in batch))
+            yield "".join(sse_message(item) for item in batch)
     finally:
-        await items.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()  # type: ignore[attr-defined]
         STREAM_CLIENTS.labels("sse").dec()
 
 
@@ -248,17 +263,18 @@ def ws_message(item: Item) -> str:
 
 async def _ws_send(ws: WebSocket, req: StreamRequest) -> None:
     sent = STREAM_EVENTS_SENT.labels("websocket")
-    items = stream_items(req)
+    batches = stream_items(req)
     try:
-        async for item in items:
-            await ws.send_text(ws_message(item))
-            if item.kind == "event":
-                sent.inc()
-            elif item.kind == "dropped":
-                await ws.close(code=1013, reason="too slow; resume from the last position")
-                return
+        async for batch in batches:
+            for item in batch:
+                await ws.send_text(ws_message(item))
+                if item.kind == "event":
+                    sent.inc()
+                elif item.kind == "dropped":
+                    await ws.close(code=1013, reason="too slow; resume from the last position")
+                    return
     finally:
-        await items.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()  # type: ignore[attr-defined]
 
 
 async def _ws_error(ws: WebSocket, exc: ApiError) -> None:
