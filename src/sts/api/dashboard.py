@@ -384,6 +384,8 @@ async def data(
         return {"source": "prometheus", "start": start, "end": end, "step": step, "panels": panels}
     sampler = get_sampler(settings)
     samples = [s for s in sampler.snapshot() if s.t >= start]
+    if samples:  # the ring holds less than asked for: chart the time it covers
+        start = max(start, samples[0].t)
     for p in PANELS:
         panels.append(
             {"id": p.id, "title": p.title, "unit": p.unit, "help": p.help, "series": local_series(p, samples)}

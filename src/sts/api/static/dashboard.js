@@ -7,6 +7,12 @@
   const W = 600, H = 170, PAD_L = 52, PAD_R = 8, PAD_T = 8, PAD_B = 22;
   const $ = (id) => document.getElementById(id);
   const keyInput = $("key");
+  // a key may come in the fragment (#key=…: never sent to a server); it is moved to this tab's storage
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (fromHash) {
+    sessionStorage.setItem("sts-dashboard-key", fromHash);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   keyInput.value = sessionStorage.getItem("sts-dashboard-key") || "";
   keyInput.addEventListener("change", () => { sessionStorage.setItem("sts-dashboard-key", keyInput.value); load(); });
   $("range").addEventListener("change", load);
@@ -26,6 +32,12 @@
     const s = a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e3 ? (v / 1e3).toFixed(1) + "k" :
       a >= 10 || v === Math.round(v) ? v.toFixed(0) : v.toFixed(2);
     return unit === "/s" ? s + "/s" : s;
+  }
+
+  function niceStep(raw) {
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (raw <= m * mag) return m * mag;
+    return 10 * mag;
   }
 
   function label(labels) {
@@ -54,6 +66,7 @@
     lo = Math.min(0, lo);
     if (panel.unit === "ratio") hi = Math.max(hi, 1);
     if (hi <= lo) hi = lo + 1;
+    hi = lo + niceStep((hi - lo) / 4) * 4;  // round ticks: 0, 5, 10, 15, 20 rather than 0, 4.99, 9.97…
     const y = (v) => PAD_T + (H - PAD_T - PAD_B) * (1 - (v - lo) / (hi - lo));
     for (let i = 0; i <= 4; i++) {
       const v = lo + (hi - lo) * i / 4;
@@ -66,7 +79,8 @@
       const d = new Date(t * 1000);
       svg.appendChild(el("text", { x: x(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle",
                                    "font-size": 10, fill: "#6b7280" },
-                         d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+                         d.toLocaleTimeString([], end - start < 600 ? { hour: "2-digit", minute: "2-digit",
+                                                     second: "2-digit" } : { hour: "2-digit", minute: "2-digit" })));
     }
     series.forEach((s, i) => {
       const pts = s.points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`);
