@@ -76,3 +76,11 @@ def no_nan(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [no_nan(v) for v in value]
     return value
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses beyond the ones every route documents."""
+    from sts.api.errors import ErrorBody
+
+    text = {404: "no such resource", 409: "ambiguous id prefix"}
+    return {s: {"model": ErrorBody, "description": text.get(s, "error")} for s in statuses}

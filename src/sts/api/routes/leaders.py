@@ -29,11 +29,11 @@ from sts.api.auth import require
 from sts.api.caching import cached_json
 from sts.api.deps import db
 from sts.api.errors import ApiError
-from sts.api.routes._common import Row, no_nan, one, rows, tuples
+from sts.api.routes._common import Row, documented, no_nan, one, rows, tuples
 from sts.services import season_queries
 from sts.stats.season import LEADER_STATS, batting_qualifier, lookup_stat
 
-router = APIRouter(tags=["leaders"], dependencies=[Depends(require("read"))])
+router = APIRouter(tags=["leaders"], dependencies=[Depends(require("read"))], responses=documented(404))
 
 Source = Literal["auto", "statsapi", "lahman", "retrosheet"]
 

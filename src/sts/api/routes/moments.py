@@ -21,10 +21,10 @@ from sts.api.auth import require
 from sts.api.deps import db
 from sts.api.errors import ApiError
 from sts.api.pagination import Page, PageParams, page
-from sts.api.routes._common import Row, one, rows
+from sts.api.routes._common import Row, documented, one, rows
 from sts.moments.model import RULES
 
-router = APIRouter(tags=["moments"], dependencies=[Depends(require("read"))])
+router = APIRouter(tags=["moments"], dependencies=[Depends(require("read"))], responses=documented(404))
 
 Conn = Annotated[psycopg.AsyncConnection[Any], Depends(db)]
 Rule = Literal[RULES]  # type: ignore[valid-type]

@@ -29,13 +29,15 @@ from sts.api.context import ApiContext
 from sts.api.deps import context, db
 from sts.api.errors import ApiError
 from sts.api.pagination import Page, PageParams, page
-from sts.api.routes._common import Row, rows
+from sts.api.routes._common import Row, documented, rows
 from sts.ports import BUCKET_LIVE, TOPIC_GAME_EVENTS, ObjectStore
 from sts.services import dlq
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["operations"], dependencies=[Depends(require("admin"))])
+router = APIRouter(
+    tags=["operations"], dependencies=[Depends(require("admin"))], responses=documented(404, 409)
+)
 
 Conn = Annotated[psycopg.AsyncConnection[Any], Depends(db)]
 Ctx = Annotated[ApiContext, Depends(context)]

@@ -27,10 +27,10 @@ from sts.api.caching import cached_json
 from sts.api.deps import db
 from sts.api.errors import ApiError
 from sts.api.pagination import Page, PageParams, page
-from sts.api.routes._common import Row, fold, fold_sql, like_escape, no_nan, one, rows, tuples
+from sts.api.routes._common import Row, documented, fold, fold_sql, like_escape, no_nan, one, rows, tuples
 from sts.services import season_queries
 
-router = APIRouter(tags=["players"], dependencies=[Depends(require("read"))])
+router = APIRouter(tags=["players"], dependencies=[Depends(require("read"))], responses=documented(404))
 
 PlayerId = Annotated[int, Path(ge=1, le=2**53, description="MLBAM person id")]
 Conn = Annotated[psycopg.AsyncConnection[Any], Depends(db)]

@@ -26,9 +26,9 @@ from sts.api.auth import require
 from sts.api.caching import cached_json
 from sts.api.deps import db
 from sts.api.errors import ApiError
-from sts.api.routes._common import one, rows
+from sts.api.routes._common import documented, one, rows
 
-router = APIRouter(tags=["standings"], dependencies=[Depends(require("read"))])
+router = APIRouter(tags=["standings"], dependencies=[Depends(require("read"))], responses=documented(404))
 
 
 class Record(BaseModel):

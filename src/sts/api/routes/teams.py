@@ -23,10 +23,10 @@ from sts.api.caching import cached_json
 from sts.api.deps import db
 from sts.api.errors import ApiError
 from sts.api.pagination import Page, PageParams, page
-from sts.api.routes._common import Row, no_nan, one, rows, tuples
+from sts.api.routes._common import Row, documented, no_nan, one, rows, tuples
 from sts.services import season_queries
 
-router = APIRouter(tags=["teams"], dependencies=[Depends(require("read"))])
+router = APIRouter(tags=["teams"], dependencies=[Depends(require("read"))], responses=documented(404))
 
 TeamId = Annotated[int, Path(ge=1, le=2**53, description="MLBAM team id")]
 Conn = Annotated[psycopg.AsyncConnection[Any], Depends(db)]
