@@ -197,7 +197,7 @@ async def test_revoked_key_via_api_stops_at_once(auth_db: str) -> None:
             {"name": "x", "scopes": ["root"]},
             {"name": "x", "scopes": []},
             {"name": "", "scopes": ["read"]},
-            {"name": "x", "scopes": ["read"], "tier": "platinum"},
+            {"name": "x", "scopes": ["read"], "tier": "gold tier!"},
             {"scopes": ["read"]},
         ):
             _assert_error(await http.post("/v1/admin/keys", json=body), 422)

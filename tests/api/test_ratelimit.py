@@ -216,6 +216,12 @@ async def test_http_429_headers_refill_and_metric(rl_db: str) -> None:
         assert (await http.get("/v1/probe/plain")).status_code == 200
         assert (await http.get("/v1/probe/plain")).status_code == 429
 
+        # a tier this process does not define counts as default (its own bucket)
+        odd = await _key(rl_db, ["read"], tier="platinum")
+        r = await http.get("/v1/probe/plain", headers={"X-API-Key": odd.secret})
+        assert r.status_code == 200 and r.headers["ratelimit-limit"] == "5"
+        assert r.headers["ratelimit-remaining"] == "4"
+
         # the unlimited tier: no bucket, no headers
         for _ in range(20):
             r = await http.get("/v1/admin/keys", headers={"X-API-Key": free.secret})

@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 
 SCOPES = ("read", "stream", "export", "admin")
 KEY_RE = re.compile(r"^sts_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+TIER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,13 @@ async def create_key(
     *,
     pepper: str = "",
 ) -> NewKey:
-    """Create a key with ``scopes`` (see :data:`SCOPES`; ``admin`` implies all) in rate-limit ``tier``."""
+    """Create a key with ``scopes`` (see :data:`SCOPES`; ``admin`` implies all) in rate-limit ``tier``
+    (a tier the API's settings do not define counts as ``default`` there)."""
     scope_list = check_scopes(scopes)
     if not name.strip():
         raise ValueError("a key needs a name")
+    if not TIER_RE.match(tier):
+        raise ValueError(f"a tier is 1 to 64 of [A-Za-z0-9_.-], not {tier!r}")
     while True:
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
