@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from sts import exports
 from sts.api.deps import Principal, context, require
-from sts.api.errors import ApiError
+from sts.api.errors import ApiError, ErrorBody
 
 router = APIRouter(tags=["exports"])
 
@@ -28,7 +28,15 @@ DatasetName = Literal[
 assert set(DatasetName.__args__) == set(exports.DATASETS)  # type: ignore[attr-defined]
 
 _KEY = r"^[A-Za-z0-9]+$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DESCRIPTION = "\n".join(f"- `{d.name}`: {d.description}" for d in exports.DATASETS.values())
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return None if value is None else date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, f"{value!r} is not a date", "invalid_parameters") from None
 
 
 @router.get(
@@ -49,7 +57,7 @@ _DESCRIPTION = "\n".join(f"- `{d.name}`: {d.description}" for d in exports.DATAS
                 "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        404: {"description": "no such dataset"},
+        404: {"model": ErrorBody, "description": "no such dataset"},
     },
 )
 async def export(
@@ -58,8 +66,10 @@ async def export(
     principal: Annotated[Principal, Depends(require("export"))],
     format: Annotated[Literal["csv", "jsonl", "parquet"], Query(description="file format")] = "csv",
     season: Annotated[int | None, Query(ge=1871, le=2100)] = None,
-    date_from: Annotated[date | None, Query(description="first official date (game datasets)")] = None,
-    date_to: Annotated[date | None, Query(description="last official date (game datasets)")] = None,
+    date_from: Annotated[
+        str | None, Query(pattern=_DATE, description="first official date YYYY-MM-DD")
+    ] = None,
+    date_to: Annotated[str | None, Query(pattern=_DATE, description="last official date YYYY-MM-DD")] = None,
     game_pk: Annotated[
         int | None, Query(ge=-(2**62), le=2**62, description="one game (game datasets)")
     ] = None,
@@ -73,7 +83,7 @@ async def export(
         raise ApiError(
             404, f"no dataset {dataset!r}; known: {', '.join(exports.DATASETS)}", "unknown_dataset"
         )
-    filters = exports.Filters(season, date_from, date_to, game_pk, team, player, source)
+    filters = exports.Filters(season, _date(date_from), _date(date_to), game_pk, team, player, source)
     try:
         exports.query(exports.DATASETS[dataset], filters)  # refuse now, before the answer has started
     except exports.ExportError as exc:

@@ -18,12 +18,15 @@ from pydantic import BaseModel, Field
 
 from sts.api import webhooks as wh
 from sts.api.deps import Principal, context, db, require
-from sts.api.errors import ApiError
+from sts.api.errors import ApiError, ErrorBody
 from sts.api.pagination import Page, PageParams, page
 from sts.events.codec import load_schemas
 from sts.events.versions import SCHEMAS_DIR
 
 router = APIRouter(tags=["webhooks"])
+_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "no such webhook (or not yours)"}
+}
 
 # what a subscription can ask for: the records of mlb.game-events and mlb.notable-moments
 EVENT_TYPES = tuple(sorted(set(load_schemas(SCHEMAS_DIR)) - {"DeadLetter", "SnapshotRejected"}))
@@ -177,12 +180,18 @@ def _cursor(after: list[Any] | None) -> tuple[datetime | None, uuid.UUID | None]
         raise ApiError(400, "the cursor is not one this API gave out", "invalid_cursor") from None
 
 
-@router.get("/webhooks/{webhook_id}", response_model=Webhook, summary="One webhook")
+@router.get("/webhooks/{webhook_id}", response_model=Webhook, summary="One webhook", responses=_404)
 async def get_webhook(webhook_id: uuid.UUID, conn: Conn, p: Caller) -> dict[str, Any]:
     return await _own(conn, p, webhook_id)
 
 
-@router.delete("/webhooks/{webhook_id}", status_code=204, response_class=Response, summary="Delete a webhook")
+@router.delete(
+    "/webhooks/{webhook_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a webhook",
+    responses=_404,
+)
 async def delete_webhook(webhook_id: uuid.UUID, conn: Conn, p: Caller) -> Response:
     await _own(conn, p, webhook_id)
     await conn.execute("DELETE FROM webhook_subscriptions WHERE id = %s", (webhook_id,))
@@ -190,7 +199,12 @@ async def delete_webhook(webhook_id: uuid.UUID, conn: Conn, p: Caller) -> Respon
     return Response(status_code=204)
 
 
-@router.post("/webhooks/{webhook_id}/enable", response_model=Webhook, summary="Enable a (disabled) webhook")
+@router.post(
+    "/webhooks/{webhook_id}/enable",
+    response_model=Webhook,
+    summary="Enable a (disabled) webhook",
+    responses=_404,
+)
 async def enable_webhook(webhook_id: uuid.UUID, request: Request, conn: Conn, p: Caller) -> dict[str, Any]:
     current = await _own(conn, p, webhook_id)
     await _check(request, current["url"])
@@ -215,7 +229,10 @@ async def enable_webhook(webhook_id: uuid.UUID, request: Request, conn: Conn, p:
 
 
 @router.post(
-    "/webhooks/{webhook_id}/rotate-secret", response_model=RotatedSecret, summary="Replace the signing secret"
+    "/webhooks/{webhook_id}/rotate-secret",
+    response_model=RotatedSecret,
+    summary="Replace the signing secret",
+    responses=_404,
 )
 async def rotate_secret(webhook_id: uuid.UUID, request: Request, conn: Conn, p: Caller) -> dict[str, Any]:
     await _own(conn, p, webhook_id)
@@ -235,7 +252,12 @@ async def rotate_secret(webhook_id: uuid.UUID, request: Request, conn: Conn, p: 
     return {"id": webhook_id, "secret": secret, "previous_secret_valid_until": row["previous_secret_until"]}
 
 
-@router.post("/webhooks/{webhook_id}/test", response_model=PingResult, summary="Send a ping now and report")
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    response_model=PingResult,
+    summary="Send a ping now and report",
+    responses=_404,
+)
 async def test_webhook(webhook_id: uuid.UUID, request: Request, conn: Conn, p: Caller) -> dict[str, Any]:
     """Sends one ``ping`` delivery at once (signed like any other) and answers with its outcome. Pings are
     listed with the deliveries, are not retried and do not count towards disabling."""
@@ -277,6 +299,7 @@ async def test_webhook(webhook_id: uuid.UUID, request: Request, conn: Conn, p: C
     "/webhooks/{webhook_id}/deliveries",
     response_model=Page[Delivery],
     summary="A webhook's deliveries, newest first",
+    responses=_404,
 )
 async def list_deliveries(
     webhook_id: uuid.UUID,
