@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,10 @@ from sts.services.pipeline import Pipeline
 from sts.services.scheduler import SchedulerConfig
 from sts.standin.server import StandIn
 from tests.conftest import _fresh_database
+from tests.contract.test_database import _server_database
+from tests.contract.test_object_store import require_s3_server, s3_settings, s3_url_with_prefix
+from tests.e2e.test_profiles import delete_topics
+from tests.kafka_backends import kafka_url, registry_url, require_kafka, require_registry
 
 GAME = 717055
 OTHER = 747175
@@ -172,18 +177,43 @@ async def bus_events(backends: Backends) -> list[tuple[str, int, int, Any]]:
     return out
 
 
-@pytest.fixture(scope="module")
+PRODUCTION = pytest.param("production", marks=[pytest.mark.kafka, pytest.mark.s3, pytest.mark.pgserver])
+
+
+@pytest.fixture(scope="module", params=["embedded", PRODUCTION])
 async def live(
-    shared_data: Path, pg_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    shared_data: Path,
+    pg_server: EmbeddedPostgres,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Live]:
     tmp = tmp_path_factory.mktemp("stream")
-    databases = _fresh_database(pg_server)
-    settings = Settings(
-        data_dir=tmp / "data",
-        database_url=next(databases),
-        object_store_url=f"file://{tmp / 'objects'}",
-        stream_heartbeat_seconds=2.0,
-    )
+    prefix = f"stream-{uuid.uuid4().hex[:8]}"
+    if request.param == "embedded":
+        databases = _fresh_database(pg_server)
+        settings = Settings(
+            data_dir=tmp / "data",
+            database_url=next(databases),
+            object_store_url=f"file://{tmp / 'objects'}",
+            stream_heartbeat_seconds=2.0,
+        )
+    else:  # the local PostgreSQL server, Kafka + Apicurio, SeaweedFS: names under a prefix of their own
+        require_kafka()
+        require_registry()
+        require_s3_server()
+        databases = _server_database()
+        s3 = s3_settings()
+        settings = Settings(
+            data_dir=tmp / "data",
+            database_url=next(databases),
+            object_store_url=s3_url_with_prefix(f"{prefix}-"),
+            s3_access_key=s3.s3_access_key,
+            s3_secret_key=s3.s3_secret_key,
+            event_bus_url=kafka_url(),
+            schema_registry_url=registry_url(),
+            topic_prefix=f"{prefix}.",
+            stream_heartbeat_seconds=2.0,
+        )
     recordings = scan_recordings(shared_data / "statsapi")
     recordings = dataclasses.replace(recordings, games={pk: recordings.games[pk] for pk in (GAME, OTHER)})
     standin = StandIn(recordings, speed=SPEED, start_in=600)
@@ -260,7 +290,13 @@ async def live(
             with contextlib.suppress(BaseException):
                 await task
         await standin.stop()
+        purge = getattr(backends.store, "purge_buckets", None)
+        if purge is not None:
+            with contextlib.suppress(Exception):
+                await purge()
         await backends.aclose()
+        if request.param == "production":
+            delete_topics(f"{prefix}.")
         with contextlib.suppress(Exception):
             next(databases, None)
 
@@ -443,3 +479,19 @@ async def test_streams_need_a_key_with_the_stream_scope(live: Live) -> None:
     # the key in the query works for browsers' EventSource
     msgs = await read_sse(f"{live.url}/v1/stream/games?api_key={live.stream_key}", n=1)
     assert msgs[0]["event"] == "open"
+
+
+async def test_stream_metrics(live: Live) -> None:
+    async with httpx.AsyncClient(base_url=live.url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("sts_stream_")
+    }
+    # the module's clients are still connected: full, resumed, everything (SSE) and ws
+    assert values['sts_stream_clients{transport="sse"}'] >= 3
+    assert values['sts_stream_clients{transport="websocket"}'] >= 1
+    sse_sent = sum(len(live.clients[n].events) for n in ("full", "resumed", "everything"))
+    assert values['sts_stream_events_sent_total{transport="sse"}'] >= sse_sent
+    assert values['sts_stream_events_sent_total{transport="websocket"}'] >= len(live.clients["ws"].events)
