@@ -194,7 +194,7 @@ async def serve(
         log_config=None,
         log_level=log_level,
         access_log=False,
-        ws=ws,  # type: ignore[arg-type]
+        ws=ws,
         lifespan="auto",
         timeout_graceful_shutdown=2,
     )
