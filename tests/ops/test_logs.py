@@ -7,6 +7,7 @@ default ``http://127.0.0.1:9428``): they skip when it does not answer, and fail 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -263,3 +264,56 @@ def test_sts_logs_reports_a_query_victorialogs_refuses() -> None:
     require_vlogs()
     proc = _sts_logs("game_pk:(((")
     assert proc.returncode == 1 and "refused the query" in proc.stderr, proc.stderr
+
+
+def _lines_of_request(url: str, request_id: str) -> list[dict[str, Any]]:
+    """``sts logs --request-id`` (the real command), until VictoriaLogs has the lines (20 s at most)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STS_")}
+    deadline = time.monotonic() + 20
+    while True:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sts", "logs", "--url", url, "--request-id", request_id, "--json"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.3)
+
+
+async def test_api_lines_carry_the_request_id_and_never_the_key(
+    migrated_pg_url: str, tmp_path: Path, restore_logging: None
+) -> None:
+    """The API served in-process ships its lines: a request refused for a wrong key is found by its
+    X-Request-ID, with the key id, and the key's secret part is nowhere in VictoriaLogs."""
+    from sts.api.app import create_app
+    from sts.api.context import ApiContext
+    from sts.config import Settings
+    from sts.http.health import serve
+
+    url = require_vlogs()
+    service = f"sts-api-test-{secrets.token_hex(4)}"
+    sts_logging.configure("json", "INFO", service=service, file=tmp_path / "api.log", vlogs_url=url)
+    request_id = f"req-{secrets.token_hex(6)}"
+    key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    settings = Settings(data_dir=tmp_path, database_url=migrated_pg_url)
+    server, _ = await serve(create_app(ApiContext(settings, migrated_pg_url)))
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+            resp = await http.get(
+                "/v1/games",
+                headers={"Authorization": f"Bearer sts_{key_id}_{secret}", "X-Request-ID": request_id},
+            )
+        assert resp.status_code == 401 and resp.headers["x-request-id"] == request_id
+    finally:
+        await server.stop()
+    shipper = sts_logging.shipper()
+    assert shipper is not None and shipper.flush(10)
+    rows = await asyncio.to_thread(_lines_of_request, url, request_id)
+    assert rows, f"no line with request_id {request_id}"
+    refused = [r for r in rows if r["_msg"] == "api request refused"]
+    assert refused and refused[0]["service"] == service and refused[0]["key_id"] == key_id
+    everything = search(url, build_query(service=service, since="15m"), 1000)
+    assert secret not in json.dumps(everything)
+    assert secret not in (tmp_path / "api.log").read_text()
