@@ -101,7 +101,7 @@ class _ShipProcessor:
         try:
             doc = dict(event_dict)
             if "exc_info" in doc:
-                doc = self._exc(logger, name, doc)
+                doc = dict(self._exc(logger, name, doc))
             doc["msg"] = doc.pop("event", "")
             self.shipper.submit(scrub(json.dumps(doc, default=str, ensure_ascii=False)))
         except Exception:  # shipping must never break logging

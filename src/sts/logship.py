@@ -121,7 +121,8 @@ class VLogsShipper:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 resp.read()
-                return 200 <= resp.status < 300
+                status: int = resp.status
+                return 200 <= status < 300
         except (OSError, urllib.error.URLError, ValueError):
             return False
 
