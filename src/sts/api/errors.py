@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -127,6 +128,14 @@ def install(app: FastAPI) -> None:
         ]
         return error_response(request, 422, "invalid parameters", details=details)
 
+    async def bad_data(request: Request, exc: Exception) -> JSONResponse:
+        # values PostgreSQL cannot take (a NUL character in text, a number out of range): the
+        # request's fault, whichever route let them through; 422, never a 500
+        log.warning("request data refused by the database", path=request.url.path, error=type(exc).__name__)
+        return error_response(
+            request, 422, "a value of the request cannot be stored or compared", "invalid_data"
+        )
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
         return error_response(request, 500, "internal error; quote the request id when reporting it")
@@ -134,4 +143,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(psycopg.DataError, bad_data)
     app.add_exception_handler(Exception, unexpected)
