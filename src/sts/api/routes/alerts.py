@@ -21,7 +21,7 @@ import psycopg
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from sts.api.deps import Principal, context, db, require
 from sts.api.errors import ApiError
@@ -34,8 +34,18 @@ log = structlog.get_logger(__name__)
 AlertStatus = Literal["firing", "resolved"]
 Conn = Annotated[psycopg.AsyncConnection[Any], Depends(db)]
 Admin = Annotated[Principal, Depends(require("admin"))]
-_Labels = dict[str, str]
-_NO_NUL = r"^[^\x00]*$"
+_NO_NUL = r"^[^\x00]*$"  # PostgreSQL text and jsonb cannot hold U+0000
+_Text = Annotated[str, StringConstraints(pattern=_NO_NUL)]
+_Labels = dict[_Text, _Text]
+
+
+def _timestamp_text(value: Any) -> Any:
+    if not isinstance(value, str | datetime):  # a number is not a time here: Alertmanager sends RFC 3339
+        raise ValueError("a time is an RFC 3339 string")
+    return value
+
+
+_Time = Annotated[datetime, BeforeValidator(_timestamp_text)]
 
 
 class AlertmanagerAlert(BaseModel):
@@ -44,24 +54,24 @@ class AlertmanagerAlert(BaseModel):
     status: AlertStatus
     labels: _Labels = Field(max_length=200)
     annotations: _Labels = Field(default_factory=dict, max_length=200)
-    startsAt: datetime
-    endsAt: datetime | None = None
-    generatorURL: str | None = Field(None, max_length=4096)
-    fingerprint: str = Field(min_length=1, max_length=128)
+    startsAt: _Time
+    endsAt: _Time | None = None
+    generatorURL: _Text | None = Field(None, max_length=4096)
+    fingerprint: _Text = Field(min_length=1, max_length=128)
 
 
 class AlertmanagerPayload(BaseModel):
     """Alertmanager's webhook body, version 4 (its ``webhook_config`` receiver)."""
 
     version: Literal["4"]
-    groupKey: str = Field(max_length=8192)
+    groupKey: _Text = Field(max_length=8192)
     truncatedAlerts: int = Field(0, ge=0)
     status: AlertStatus
-    receiver: str = Field(max_length=256)
+    receiver: _Text = Field(max_length=256)
     groupLabels: _Labels = Field(default_factory=dict)
     commonLabels: _Labels = Field(default_factory=dict)
     commonAnnotations: _Labels = Field(default_factory=dict)
-    externalURL: str = Field("", max_length=4096)
+    externalURL: _Text = Field("", max_length=4096)
     alerts: list[AlertmanagerAlert] = Field(max_length=1000)
 
 
