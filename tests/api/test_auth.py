@@ -9,6 +9,7 @@ a caller without a key.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import logging
@@ -206,6 +207,12 @@ async def test_revoked_key_via_api_stops_at_once(auth_db: str) -> None:
         )
         _assert_error(r, 422)
         _assert_error(await http.get("/v1/admin/keys", params={"cursor": "!!"}), 400)
+        for raw in (b'{"name": "a\\u0000b", "scopes": ["read"]}', b'{"name": "\\ud800", "scopes": ["read"]}'):
+            r = await http.post("/v1/admin/keys", content=raw, headers={"content-type": "application/json"})
+            _assert_error(r, 422)  # text PostgreSQL cannot store is refused, not a 500
+        _assert_error(await http.delete("/v1/admin/keys/%00"), 422)
+        nul_cursor = base64.urlsafe_b64encode(b'["\\u0000"]').decode().rstrip("=")
+        _assert_error(await http.get("/v1/admin/keys", params={"cursor": nul_cursor}), 400)
 
 
 async def test_admin_keys_are_paged(auth_db: str) -> None:

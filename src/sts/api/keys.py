@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 
 SCOPES = ("read", "stream", "export", "admin")
 KEY_RE = re.compile(r"^sts_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 TIER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 

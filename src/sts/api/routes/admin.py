@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from sts.api import keys
 from sts.api.auth import Principal, key_cache
 from sts.api.deps import context, db, require
-from sts.api.errors import ApiError
+from sts.api.errors import ApiError, ErrorBody
 from sts.api.pagination import Page, PageParams, page
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -45,13 +45,27 @@ class NewApiKey(ApiKey):
 
 
 class KeyRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="who or what the key is for")
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        description="who or what the key is for (printable text)",
+    )
     scopes: list[Scope] = Field(min_length=1, max_length=4, description="admin implies every scope")
     tier: str = Field(
         default="default",
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="rate-limit tier (api_rate_tiers); one this deployment does not define counts as default",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _utf8(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate from a JSON \\ud800 escape
+            raise ValueError("the name is not valid Unicode text") from exc
+        return value
 
 
 def _out(info: keys.KeyInfo) -> dict[str, Any]:
@@ -76,7 +90,7 @@ async def list_api_keys(
     include_revoked: Annotated[bool, Query(description="list revoked keys too")] = True,
 ) -> dict[str, Any]:
     after = p.after(1)
-    if after is not None and not isinstance(after[0], str):
+    if after is not None and not (isinstance(after[0], str) and keys.KEY_ID_RE.match(after[0])):
         raise ApiError(400, "the cursor is not one this API gave out", "invalid_cursor")
     found = await keys.list_keys(
         conn, include_revoked=include_revoked, after=after[0] if after else None, limit=p.limit + 1
@@ -88,14 +102,24 @@ async def list_api_keys(
 async def create_api_key(
     body: KeyRequest, _: Admin, conn: Conn, ctx: Annotated[Any, Depends(context)]
 ) -> dict[str, Any]:
-    new = await keys.create_key(conn, body.name, body.scopes, body.tier, pepper=ctx.settings.api_key_pepper)
+    try:
+        new = await keys.create_key(
+            conn, body.name, body.scopes, body.tier, pepper=ctx.settings.api_key_pepper
+        )
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
     key_cache(ctx).forget(new.key_id)
     return {**_out(new.info), "key": new.secret}
 
 
-@router.delete("/keys/{key_id}", response_model=ApiKey, summary="Revoke an API key")
+@router.delete(
+    "/keys/{key_id}",
+    response_model=ApiKey,
+    summary="Revoke an API key",
+    responses={404: {"model": ErrorBody, "description": "no such key"}},
+)
 async def revoke_api_key(
-    key_id: Annotated[str, Path(min_length=1, max_length=64)],
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="16 hex digits")],
     _: Admin,
     conn: Conn,
     ctx: Annotated[Any, Depends(context)],
