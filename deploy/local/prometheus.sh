@@ -73,12 +73,23 @@ start() {
   else
     sts_port_open 127.0.0.1 "$STS_PROMETHEUS_PORT" && sts_die "port $STS_PROMETHEUS_PORT is taken by another server"
     promtool check config "$STS_PROMETHEUS_CONFIG" >&2 || sts_die "invalid config $STS_PROMETHEUS_CONFIG"
+    # the STS consoles (/consoles/sts-overview.html; docs/dashboard.md) use the console library that
+    # Debian's package ships among its examples
+    local console_flags=() lib
+    for lib in /usr/share/doc/prometheus/examples/console_libraries /etc/prometheus/console_libraries; do
+      if [ -f "$lib/prom.lib" ]; then
+        console_flags=(--web.console.templates="$STS_REPO_ROOT/deploy/prometheus/consoles"
+                       --web.console.libraries="$lib")
+        break
+      fi
+    done
     sts_daemon_start "$NAME" prometheus \
       --config.file="$STS_PROMETHEUS_CONFIG" \
       --storage.tsdb.path="$STS_PROMETHEUS_DATA_DIR" \
       --storage.tsdb.retention.time="$STS_PROMETHEUS_RETENTION" \
       --web.listen-address="127.0.0.1:$STS_PROMETHEUS_PORT" \
-      --web.enable-lifecycle
+      --web.enable-lifecycle \
+      "${console_flags[@]}"
   fi
   wait_ready
   sts_log "STS processes register with: export STS_METRICS_TARGETS_DIR=$TARGETS_DIR"
