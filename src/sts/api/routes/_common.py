@@ -52,7 +52,7 @@ def like_escape(text: str) -> str:
 def tuples(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncConnection[Any]:
     """``conn`` answering plain tuples again, as the services' queries expect (``sts.api.deps.db``
     hands out connections answering dicts; this file's helpers ask for dicts themselves)."""
-    conn.row_factory = tuple_row  # type: ignore[assignment]
+    conn.row_factory = tuple_row
     return conn
 
 

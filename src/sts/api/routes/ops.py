@@ -194,7 +194,7 @@ def _store(ctx: ApiContext) -> ObjectStore | None:
         except Exception as exc:  # a misconfigured store must not break the rest of the page
             log.warning("ops: no object store", error=repr(exc))
             return None
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 async def _snapshots(store: ObjectStore | None, game_pk: int) -> tuple[int | None, dt.datetime | None]:
@@ -223,7 +223,7 @@ def _timecode_at(timecode: str | None) -> dt.datetime | None:
 async def _lags(ctx: ApiContext) -> list[Row]:
     if ctx.bus is None:
         return []
-    out = []
+    out: list[Row] = []
     for group in GROUPS:
         try:
             by_partition = await ctx.bus.lag(group, TOPIC_GAME_EVENTS)

@@ -215,7 +215,8 @@ async def player_games(
     match MLB's official box score; ``/games/{game_pk}`` shows the data-quality check)."""
     await _person(conn, player_id)
     after = p.after(2)
-    where, args = ["d.person_id = %s"], [player_id]
+    where: list[str] = ["d.person_id = %s"]
+    args: list[Any] = [player_id]
     if season is not None:
         where.append("d.season = %s")
         args.append(season)

@@ -171,7 +171,8 @@ async def standings(
             if latest is None or latest["s"] is None:
                 raise ApiError(404, "no final games yet")
             year = int(latest["s"])
-        where, args = ["g.is_final", "g.season = %s", "g.game_type = %s"], [str(year), game_type]
+        where = ["g.is_final", "g.season = %s", "g.game_type = %s"]
+        args: list[Any] = [str(year), game_type]
         if on is not None:
             where.append("g.official_date <= %s")
             args.append(on)
