@@ -42,8 +42,14 @@ apt_install() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # other service scripts may be installing in parallel (.ci/run) and their apt-get does not wait for
+  # the lock: let them finish first, and skip the list update when the package is already known
+  local i
+  for ((i = 0; i < 300; i++)); do pgrep -x 'apt-get|dpkg' >/dev/null || break; sleep 1; done
   local rc=0
-  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || rc=$?
+  if ! apt-cache policy "$@" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || rc=$?
+  fi
   [ "$rc" -eq 0 ] && { apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >&2 || rc=$?; }
   [ "$created" -eq 1 ] && rm -f "$policy"
   return "$rc"
