@@ -5,8 +5,7 @@
   747175 which ends on a walk-off) on a fast clock, on the embedded profile: a database on the session's
   embedded PostgreSQL (the event log in its tables) and the file object store. Its ``backends`` stay
   open for the package, so a test can publish on the same bus the API's hub tails.
-- ``admin_key`` (package scope): an API key with every scope on that database (``None`` until
-  :mod:`sts.api.keys` exists).
+- ``admin_key`` (package scope): an API key with every scope on that database.
 - ``api`` (function scope): ``create_app`` on the replayed database, served in-process by
   :func:`sts.http.health.serve`; an :class:`Api` with ``.url``, ``.admin_key``, ``.http`` (an
   ``httpx.AsyncClient`` on the API sending the admin key) and ``.client(key)`` for other keys.
@@ -88,13 +87,9 @@ async def replayed(
             next(databases, None)
 
 
-async def make_admin_key(database_url: str) -> str | None:
-    """A key with every scope (``None`` while the auth work has not landed :mod:`sts.api.keys`)."""
-    try:
-        from sts.api.keys import create_key
-    except ImportError:
-        return None
-    from sts.api.auth import SCOPES
+async def make_admin_key(database_url: str) -> str:
+    """A new key with every scope on the database at ``database_url``."""
+    from sts.api.keys import SCOPES, create_key
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         new = await create_key(conn, "tests-admin", list(SCOPES))
@@ -102,7 +97,7 @@ async def make_admin_key(database_url: str) -> str | None:
 
 
 @pytest.fixture(scope="package")
-async def admin_key(replayed: Replayed) -> str | None:
+async def admin_key(replayed: Replayed) -> str:
     return await make_admin_key(replayed.database_url)
 
 
