@@ -393,7 +393,7 @@ async def test_websocket_resume_message(live: Live) -> None:
         first = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert first["control"] == "open"
         await ws.send(json.dumps({"resume": full.events[k - 1][0]}))
-        msgs = []
+        msgs: list[dict[str, Any]] = []
         while len(msgs) < 6:
             msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
         assert msgs[0] == {"control": "open", "position": full.events[k - 1][0]}
@@ -495,3 +495,30 @@ async def test_stream_metrics(live: Live) -> None:
     sse_sent = sum(len(live.clients[n].events) for n in ("full", "resumed", "everything"))
     assert values['sts_stream_events_sent_total{transport="sse"}'] >= sse_sent
     assert values['sts_stream_events_sent_total{transport="websocket"}'] >= len(live.clients["ws"].events)
+
+
+async def test_the_api_starts_without_the_bus_and_streams_once_it_is_there(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A bus that cannot be read yet (its tables are missing) does not stop the API from serving: the
+    streams answer 503 until the hub reaches the bus, then open."""
+    from sts.adapters.pg_bus import PostgresEventBus
+    from sts.db import migrate
+
+    settings = Settings(data_dir=tmp_path, database_url=pg_url, api_public_routes=["stream"])
+    bus = PostgresEventBus(pg_url, connect_timeout=2)
+    ctx = ApiContext(settings, pg_url, bus, None)
+    server, _ = await serve(create_app(ctx), "127.0.0.1", 0)
+    try:
+        async with server, httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            assert (await http.get("/health")).status_code == 200
+            r = await http.get("/v1/stream/games")
+            assert r.status_code == 503 and r.json()["error"]["code"] == "stream_not_ready"
+            await asyncio.to_thread(migrate, pg_url)
+            hub = get_hub(ctx)
+            assert hub is not None
+            await asyncio.wait_for(hub.started.wait(), 20)
+            msgs = await read_sse(f"{server.url}/v1/stream/games", n=1)
+            assert msgs[0]["event"] == "open"
+    finally:
+        await bus.close()

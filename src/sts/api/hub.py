@@ -159,23 +159,47 @@ class EventHub:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Read the end of every stream topic and follow it from there (returns once positioned)."""
-        bus = self.ctx.bus
-        if bus is None or self._tasks:
+        """Read the end of every stream topic and follow it from there.
+
+        Returns once positioned, so every record published after ``start`` reaches the listeners. If the
+        bus cannot be reached now, the REST API must still start: the hub logs it and keeps trying in
+        the background (streams answer 503 until it is positioned)."""
+        if self.ctx.bus is None or self._tasks:
             return
-        for topic in STREAM_TOPICS.values():
-            self.vector[topic] = await bus.end_offsets(topic)
+        try:
+            await self._position()
+        except STSError as exc:
+            log.warning("event hub cannot reach the bus yet; retrying", error=str(exc))
+            self._tasks.append(asyncio.create_task(self._position_later(), name="sts-hub start"))
+
+    async def _position(self) -> None:
+        bus = self.ctx.bus
+        assert bus is not None
+        vector = {topic: await bus.end_offsets(topic) for topic in STREAM_TOPICS.values()}
+        self.vector = vector
         for topic in STREAM_TOPICS.values():
             self._tasks.append(asyncio.create_task(self._follow(topic), name=f"sts-hub {topic}"))
         self.started.set()
         log.info("event hub started", position=self.vector)
 
+    async def _position_later(self) -> None:
+        while True:
+            await asyncio.sleep(RESTART_PAUSE)
+            try:
+                await self._position()
+                return
+            except STSError as exc:
+                log.warning("event hub still cannot reach the bus", error=str(exc))
+
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks)  # (a late start may add the followers while we wait)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for task in self._tasks:
+            task.cancel()
         self._tasks.clear()
         for sub in list(self._subscribers):
             sub.drop("the server is shutting down")

@@ -68,6 +68,7 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 SSE_RETRY_MS = 2000  # how long EventSource waits before it reconnects
+HUB_WAIT = 5.0  # seconds a request waits for a hub that has not reached the bus yet
 REPLAY_BATCH = 100  # events of a resume's replay sent in one write
 
 
@@ -155,7 +156,13 @@ async def open_stream(
     hub = get_hub(ctx)
     if hub is None or ctx.bus is None:
         raise ApiError(503, "live streams need an event bus; this server has none", "no_event_bus")
-    await asyncio.wait_for(hub.started.wait(), 30)
+    if not hub.started.is_set():
+        try:
+            await asyncio.wait_for(hub.started.wait(), HUB_WAIT)
+        except TimeoutError:
+            raise ApiError(
+                503, "the live stream is not connected to the event bus yet", "stream_not_ready"
+            ) from None
     wanted: frozenset[str] | None = None
     if types:
         wanted = frozenset(t for t in types.split(",") if t)
