@@ -99,7 +99,7 @@ def key_cache(ctx: ApiContext) -> KeyCache:
     cache = ctx.extras.get("key_cache")
     if cache is None:
         cache = ctx.extras["key_cache"] = KeyCache(ctx.settings.api_key_cache_seconds)
-    return cache  # type: ignore[no-any-return]
+    return cache
 
 
 async def _stored(ctx: ApiContext, key_id: str) -> tuple[keys.StoredKey | None, bool]:

@@ -218,7 +218,7 @@ def get_limiter(ctx: ApiContext) -> RateLimiter:
     limiter = ctx.extras.get("ratelimiter")
     if limiter is None:
         limiter = ctx.extras["ratelimiter"] = RateLimiter(ctx.settings)
-    return limiter  # type: ignore[no-any-return]
+    return limiter
 
 
 async def close_limiter(ctx: ApiContext) -> None:
