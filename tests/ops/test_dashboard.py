@@ -145,6 +145,16 @@ def test_histogram_quantile_interpolates_like_prometheus() -> None:
     assert dashboard.histogram_quantile(0.99, [(0.1, 0.0), (float("inf"), 0.0)]) is None
 
 
+def test_the_grafana_dashboard_file_is_generated_from_the_panels() -> None:
+    """deploy/grafana/sts.json is what ``python -m sts.api.dashboard`` prints: regenerate it with that."""
+    import json
+
+    stored = json.loads((REPO / "deploy" / "grafana" / "sts.json").read_text())
+    assert stored == dashboard.grafana_dashboard()
+    assert [p["title"] for p in stored["panels"]] == [p.title for p in dashboard.PANELS]
+    assert all("{w}" not in p["targets"][0]["expr"] for p in stored["panels"])
+
+
 def test_local_rates_survive_a_counter_reset() -> None:
     panel = next(p for p in dashboard.PANELS if p.id == "api_rate")
     key = ("sts_api_requests_total", (("method", "GET"), ("route", "/x"), ("status", "200")))

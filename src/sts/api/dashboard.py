@@ -154,6 +154,46 @@ PANELS: tuple[Panel, ...] = (
 _FAMILIES = {p.local.metric.removesuffix("_total") for p in PANELS}
 
 
+_GRAFANA_UNITS = {"s": "s", "/s": "reqps", "ratio": "percentunit", "": "short"}
+
+
+def grafana_dashboard() -> dict[str, Any]:
+    """The same panels as a Grafana dashboard (``deploy/grafana/sts.json`` is this, written out), for
+    users who run Grafana against their Prometheus. Regenerate with ``python -m sts.api.dashboard``."""
+    panels = []
+    for i, p in enumerate(PANELS):
+        legend = " ".join("{{" + label + "}}" for label in p.local.by) or p.title
+        panels.append(
+            {
+                "id": i + 1,
+                "type": "timeseries",
+                "title": p.title,
+                "description": p.help,
+                "gridPos": {"x": (i % 3) * 8, "y": (i // 3) * 8, "w": 8, "h": 8},
+                "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                "targets": [
+                    {"refId": "A", "expr": p.promql.format(w="$__rate_interval"), "legendFormat": legend}
+                ],
+                "fieldConfig": {"defaults": {"unit": _GRAFANA_UNITS[p.unit]}, "overrides": []},
+                "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+            }
+        )
+    return {
+        "title": "STS operations",
+        "uid": "sts-operations",
+        "tags": ["sts"],
+        "schemaVersion": 39,
+        "time": {"from": "now-1h", "to": "now"},
+        "refresh": "30s",
+        "templating": {
+            "list": [
+                {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"}
+            ]
+        },
+        "panels": panels,
+    }
+
+
 # ---------------------------------------------------------------------- local samples
 
 
@@ -398,3 +438,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     if not settings.prometheus_url:
         get_sampler(settings)
+
+
+if __name__ == "__main__":  # python -m sts.api.dashboard > deploy/grafana/sts.json
+    import json
+
+    print(json.dumps(grafana_dashboard(), indent=2))
