@@ -4,12 +4,16 @@ refused."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
-from sts.ports import BUCKET_LIVE, TOPIC_SNAPSHOTS_DLQ
+from sts.api.routes.ops import GROUPS
+from sts.ports import BUCKET_LIVE, TOPIC_GAME_EVENTS, TOPIC_SNAPSHOTS_DLQ
 from sts.services import dlq
 from sts.services.ingest import Ingestor, Snapshot
 from tests.api.conftest import Api, Replayed, serve_api
@@ -115,3 +119,47 @@ async def test_dead_letter_paging(api: Api, replayed: Replayed) -> None:
             assert len(items) >= 5
         finally:
             await dlq.purge(conn, [e["id"] for e in every])
+
+
+@pytest.mark.kafka
+async def test_consumer_lag_on_kafka(replayed: Replayed, admin_key: str | None, tmp_path: Path) -> None:
+    """The production bus: events published on Kafka (topics under a prefix of this test) are lag for
+    every group until one consumes and commits them."""
+    from sts.api.app import create_app
+    from sts.api.context import ApiContext
+    from sts.bootstrap import open_backends
+    from sts.events.derive import derive_events
+    from sts.http.health import serve
+    from tests.e2e.test_profiles import delete_topics
+    from tests.kafka_backends import kafka_url, registry_url, require_kafka, require_registry
+
+    require_kafka()
+    require_registry()
+    prefix = f"ops-{uuid.uuid4().hex[:8]}."
+    update = {"event_bus_url": kafka_url(), "schema_registry_url": registry_url(), "topic_prefix": prefix,
+              "partitions": 3, "data_dir": tmp_path, "api_rate_tiers": UNLIMITED}  # fmt: skip
+    settings = replayed.settings.model_copy(update=update)
+    backends = await open_backends(settings)
+    try:
+        events = derive_events(None, feed(717055))[:7]
+        await backends.bus.publish([await backends.codec.message(TOPIC_GAME_EVENTS, e) for e in events])
+        ctx = ApiContext(settings, replayed.database_url, backends.bus, backends.codec)
+        server, _ = await serve(create_app(ctx), "127.0.0.1", 0)
+        async with server, httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            http.headers["Authorization"] = f"Bearer {admin_key}"
+            lags = {c["group"]: c for c in (await http.get("/v1/ops/ingestion")).json()["consumers"]}
+            assert {g: c["lag"] for g, c in lags.items()} == dict.fromkeys(GROUPS, len(events))
+            assert all(c["error"] is None and len(c["partitions"]) == 3 for c in lags.values())
+            sub = await backends.bus.subscribe("processor", [TOPIC_GAME_EVENTS])
+            got: list = []
+            for _ in range(60):
+                got += await sub.poll(timeout=1.0)
+                if len(got) >= len(events):
+                    break
+            await sub.commit(got)
+            await sub.close()
+            lags = {c["group"]: c for c in (await http.get("/v1/ops/ingestion")).json()["consumers"]}
+            assert lags["processor"]["lag"] == 0 and lags["moments"]["lag"] == len(events)
+    finally:
+        await backends.aclose()
+        delete_topics(prefix)
