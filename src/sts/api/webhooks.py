@@ -10,8 +10,9 @@ Two loops per API process (:class:`Dispatcher`, started by the app's lifespan wh
    after that insert has committed, so nothing is lost if a process dies (at-least-once), and several
    processes share the partitions.
 2. **Sender**: claims due deliveries (``FOR UPDATE SKIP LOCKED`` plus a lease in ``locked_until``, so two
-   processes never send the same attempt), POSTs them with httpx (timeout ``webhook_timeout``, redirects
-   never followed) and records every attempt in ``webhook_attempts``:
+   processes never send the same attempt), keeps up to ``webhook_concurrency`` in flight, POSTs them with
+   httpx (timeout ``webhook_timeout``, redirects never followed) and records every attempt in
+   ``webhook_attempts``:
 
    - ``2xx``: delivered; the subscription's ``consecutive_failures`` goes back to 0;
    - ``408``, ``429``, ``5xx``, a timeout or a connection error: retried after an exponential backoff with
@@ -566,24 +567,45 @@ class Dispatcher:
     # ------------------------------------------------------------------ sender
 
     async def _send_loop(self) -> None:
+        """Keep up to ``webhook_concurrency`` sends in flight: claim as many due deliveries as there are
+        free slots, start them, and claim again when one finishes, when the matcher queued new ones, or
+        after ``webhook_poll_interval`` (retries coming due). A slow endpoint holds one slot, not the loop."""
         s = self.settings
         lease = s.webhook_timeout * 2 + 5
+        inflight: set[asyncio.Task[None]] = set()
         async with (
             await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn,
             new_client(s) as client,
         ):
             conn.row_factory = dict_row  # type: ignore[assignment]
-            lock = asyncio.Lock()
-            while not self._stop.is_set():
-                self.wake.clear()
-                async with lock:
-                    cur = await conn.execute(_CLAIM, {"n": s.webhook_concurrency, "lease": lease})
-                    due = await cur.fetchall()
-                if due:
-                    await asyncio.gather(*(self._send(conn, lock, client, d) for d in due))
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=s.webhook_poll_interval)
+            lock = asyncio.Lock()  # the connection is shared by the claims and the concurrent sends
+            try:
+                while not self._stop.is_set():
+                    self.wake.clear()
+                    free = s.webhook_concurrency - len(inflight)
+                    due: list[dict[str, Any]] = []
+                    if free > 0:
+                        async with lock:
+                            cur = await conn.execute(_CLAIM, {"n": free, "lease": lease})
+                            due = await cur.fetchall()
+                    for d in due:
+                        task = asyncio.create_task(self._send(conn, lock, client, d))
+                        inflight.add(task)
+                        task.add_done_callback(inflight.discard)
+                    waiter = asyncio.create_task(self.wake.wait())
+                    try:
+                        await asyncio.wait(
+                            {waiter, *inflight},
+                            timeout=s.webhook_poll_interval,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                    finally:
+                        waiter.cancel()
+            finally:
+                if inflight:  # let the sends in flight finish briefly; the others' leases expire and retry
+                    _, pending = await asyncio.wait(inflight, timeout=2)
+                    for task in pending:
+                        task.cancel()
 
     async def _send(
         self,
@@ -592,7 +614,10 @@ class Dispatcher:
         client: httpx.AsyncClient,
         d: dict[str, Any],
     ) -> None:
-        await send_delivery(conn, client, self.settings, d, lock=lock)
+        try:
+            await send_delivery(conn, client, self.settings, d, lock=lock)
+        except (psycopg.Error, OSError) as exc:  # the attempt is made again when its lease expires
+            log.warning("webhook attempt not recorded", delivery=str(d["id"]), error=str(exc))
 
 
 def get_dispatcher(ctx: Any) -> Dispatcher | None:
