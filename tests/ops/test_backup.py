@@ -163,7 +163,7 @@ async def test_restore_into_a_new_database_then_rebuild_gives_the_live_rows(back
         report = json.loads(proc.stdout)["restore"]
         assert report["bus"]["mode"].startswith("in the database")
         assert report["objects"]["missing"] == report["objects"]["changed"] == 0
-        assert report["objects"]["new"] > 0 and report["games_after_backup"] == [GAME]
+        assert report["games_after_backup"] == [GAME]
         plays, final = await plays_and_status(target, GAME)
         all_plays, _ = await plays_and_status(backed.backends.database_url, GAME)
         assert backed.plays_at_backup <= plays < all_plays  # the dump's state: mid-game

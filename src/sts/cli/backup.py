@@ -201,7 +201,7 @@ def restore_cmd(
         )
         if report["games_after_backup"]:
             games = " ".join(str(g) for g in report["games_after_backup"])
-            typer.echo(f"games with snapshots after the backup: {games}")
+            typer.echo(f"games with snapshots newer than the restored database: {games}")
         for problem in report["problems"]:
             typer.echo(f"  PROBLEM {problem}")
         if "rebuild" in out:

@@ -571,8 +571,9 @@ async def verify_objects(
       written once);
     - ``updated``: an ``mlb-current`` / ``mlb-historical`` object rewritten since (expected: the latest
       snapshot of a game that went on after the backup);
-    - ``new``: objects written after the backup; the games of new ``mlb-live`` snapshots are listed
-      (``games_after_backup``): ``sts rebuild --game …`` brings them back.
+    - ``new``: objects written after the backup.
+
+    ``_timecodes`` (popped by :func:`restore`): the newest ``mlb-live`` timecode of every game.
     """
     path = work / INVENTORY
     await _download_checked(target, manifest["backup_id"], manifest["objects"], path)
@@ -582,17 +583,18 @@ async def verify_objects(
             o = json.loads(line)
             saved[(o["bucket"], o["key"])] = o
     found: dict[str, list[str]] = {"changed": [], "updated": [], "new": []}
-    games: set[int] = set()
+    newest: dict[int, str] = {}
     checked = 0
     for bucket in BUCKETS:
         async for info in store.list(bucket):
+            if bucket == BUCKET_LIVE:
+                pk, _, name = info.key.partition("/")
+                if pk.isdigit() and name.endswith(".json"):
+                    newest[int(pk)] = max(newest.get(int(pk), ""), name.removesuffix(".json"))
             was = saved.pop((bucket, info.key), None)
             name = f"{bucket}/{info.key}"
             if was is None:
                 found["new"].append(name)
-                pk = info.key.partition("/")[0]
-                if bucket == BUCKET_LIVE and pk.isdigit():
-                    games.add(int(pk))
                 continue
             checked += 1
             same = info.size == was["size"]
@@ -606,8 +608,20 @@ async def verify_objects(
         "missing": len(missing),
         **{kind: len(names) for kind, names in found.items()},
         "examples": {"missing": missing[:5], **{kind: names[:5] for kind, names in found.items()}},
-        "_games": sorted(games),
+        "_timecodes": newest,
     }
+
+
+async def games_behind(database_url: str, newest: dict[int, str]) -> list[int]:
+    """Games with a snapshot in ``mlb-live`` newer than anything the database applied for them: what
+    happened to them after the backup (or was still waiting in a consumer's lag when it was taken)
+    is not in the restored database; ``sts rebuild`` brings it back."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await (
+            await conn.execute("SELECT game_pk, max(timecode) FROM processed_events GROUP BY game_pk")
+        ).fetchall()
+    applied = {int(pk): tc or "" for pk, tc in rows}
+    return sorted(pk for pk, tc in newest.items() if tc > applied.get(pk, ""))
 
 
 async def restore(
@@ -638,6 +652,10 @@ async def restore(
         await asyncio.to_thread(migrate, database_url)
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             await _mark_succeeded(conn, manifest)
+            await conn.execute(
+                "UPDATE backups SET status = 'unknown', error = %s WHERE status = 'running'",
+                (f"still running when backup {backup_id} was dumped: see its location for how it ended",),
+            )
         report.database = {
             "restored_seconds": round(seconds, 3),
             "dump_bytes": manifest["database"]["size"],
@@ -661,7 +679,7 @@ async def restore(
                 report.bus = await place_groups(bus, manifest, database_url)
         say(f"restore {backup_id}: checking the object store against the inventory")
         objects = await verify_objects(store, target, manifest, work)
-    report.games_after_backup = objects.pop("_games")
+    report.games_after_backup = await games_behind(database_url, objects.pop("_timecodes"))
     report.objects = objects
     report.seconds = time.perf_counter() - t0
     BACKUP_LAST_SUCCESS.set(_parse_iso(manifest["finished_at"]).timestamp())

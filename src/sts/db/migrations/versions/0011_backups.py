@@ -11,7 +11,8 @@ the ``manifest.json`` written beside the dump; an error message when it failed).
 
 The row of the backup being taken is written before the dump starts and updated after it, so the dump
 itself holds a ``running`` row for its own backup: a restore marks that row ``succeeded`` from the
-manifest it restored.
+manifest it restored, and any other row still ``running`` in the dump (a backup taken at the same
+time) ``unknown``: how it ended is not in this database; its location says.
 """
 
 from alembic import op
@@ -32,7 +33,7 @@ def upgrade() -> None:
             finished_at  timestamptz,
             size_bytes   bigint,
             status       text NOT NULL DEFAULT 'running'
-                         CHECK (status IN ('running', 'succeeded', 'failed')),
+                         CHECK (status IN ('running', 'succeeded', 'failed', 'unknown')),
             error        text,
             manifest     jsonb
         );
