@@ -120,6 +120,12 @@ async def test_cache_control_follows_the_game_state_and_etag_gives_304(deploymen
         )
         box = (await api.http.get(f"/v1/games/{PK}/boxscore")).json()
         assert not box["derived"] and box["quality"]["status"] == "not_checked"
+        live_games = (await api.http.get("/v1/games/live")).json()["items"]
+        assert [g["game_pk"] for g in live_games] == [PK]
+        assert live_games[0]["status"]["abstract_state"] == "Live"
+        day = live["gameData"]["datetime"]["officialDate"]
+        r = await api.http.get("/v1/schedule", params={"date": day, "state": "Live"})
+        assert [g["game_pk"] for g in r.json()["games"]] == [PK]
 
         await deployment.ingest(deployment.state("final"))
         r = await api.http.get(f"/v1/games/{PK}/boxscore")
