@@ -20,9 +20,9 @@ from psycopg.rows import dict_row, tuple_row
 Row = dict[str, Any]
 
 _EXTRA = {"ø": "o", "ł": "l", "đ": "d", "ß": "s", "æ": "a", "œ": "o", "ı": "i"}
-_ACCENTED = "áàâäãåāăąćĉčçďéèêëēĕėęěĝğġģĥíìîïĩīĭįĵķĺļľńņňñóòôöõōŏőŕŗřśŝşšţťúùûüũūŭůűųŵýÿŷźżž" + "".join(
-    _EXTRA
-)
+_LOWER = "áàâäãåāăąćĉčçďéèêëēĕėęěĝğġģĥíìîïĩīĭįĵķĺļľńņňñóòôöõōŏőŕŗřśŝşšţťúùûüũūŭůűųŵýÿŷźżž" + "".join(_EXTRA)
+# upper-case forms too: in a database whose LC_CTYPE is C, lower() only lowers ASCII letters
+_ACCENTED = _LOWER + "".join(c.upper() for c in _LOWER if len(c.upper()) == 1 and c.upper() != c)
 
 
 def fold(text: str) -> str:
@@ -41,7 +41,8 @@ assert len(_PLAIN) == len(_ACCENTED)
 
 
 def fold_sql(column: str) -> str:
-    """SQL folding ``column`` the way :func:`fold` folds Python text."""
+    """SQL folding ``column`` the way :func:`fold` folds Python text (``COLLATE "C"`` it to sort the
+    way Python sorts folded text, whatever the database's collation)."""
     return f"translate(lower({column}), '{_ACCENTED}', '{_PLAIN}')"
 
 

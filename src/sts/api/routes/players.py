@@ -132,7 +132,7 @@ async def search_players(
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="part of the name")] = None,
 ) -> dict[str, Any]:
     """Players whose full name contains ``q`` ignoring case and accents; an exact full-name match comes
-    first, then by name. Without ``q``: every player, by name."""
+    first, then by name (accents aside). Without ``q``: every player, by name."""
     after = p.after(3)
     needle = fold(q.strip()) if q else ""
     where, args = ["TRUE"], []
@@ -140,12 +140,13 @@ async def search_players(
         where.append(f"{fold_sql('full_name')} LIKE %s")
         args.append(f"%{like_escape(needle)}%")
     rank = f"CASE WHEN {fold_sql('full_name')} = %s THEN 0 ELSE 1 END"
+    sort = "(" + fold_sql("coalesce(full_name, '')") + ') COLLATE "C"'
     if after is not None:
-        where.append(f"({rank}, lower(coalesce(full_name, '')), person_id) > (%s, %s, %s)")
+        where.append(f"({rank}, {sort}, person_id) > (%s, %s, %s)")
         args += [needle, *after]
     found = await rows(
         conn,
-        f"SELECT {_SUMMARY}, {rank} AS rank, lower(coalesce(full_name, '')) AS sort FROM people "
+        f"SELECT {_SUMMARY}, {rank} AS rank, {sort} AS sort FROM people "
         f"WHERE {' AND '.join(where)} ORDER BY rank, sort, person_id LIMIT %s",
         [needle, *args, p.limit + 1],
     )
