@@ -1,6 +1,7 @@
 """Benchmark: live-stream fan-out, 1,000 SSE clients on one API process.
 
-Setup: an embedded PostgreSQL (the event log in its tables) in a temporary folder; one API process
+Setup: an embedded PostgreSQL (the event log in its tables, or with ``--bus kafka`` the local Kafka
+broker and Apicurio, topics under a prefix of their own) in a temporary folder; one API process
 (``create_app`` served by uvicorn, its hub tailing the bus) in a child process; ``--clients`` SSE
 clients (raw asyncio sockets, spread over ``--client-procs`` child processes, fd limits raised) all on
 ``GET /v1/stream/games``. Once every client has its ``open`` message, this process publishes
@@ -11,6 +12,7 @@ Reported: p50/p99 (and max) of both over the events; one JSON line appended to
 ``bench/results/sse_fanout.jsonl``.
 
     uv run --frozen python bench/bench_sse_fanout.py [--clients 1000] [--events 200] [--interval 0.25]
+        [--bus postgres|kafka]
 
 Everything runs on this machine, so the client processes compete with the API process for the CPUs:
 the figures are an upper bound for a server with clients elsewhere.
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +143,18 @@ async def run_clients(port: int, key: str, n: int, want: int) -> None:
 # ---- the conductor ---------------------------------------------------------------------------------
 
 
+def delete_topics(kafka: str, prefix: str) -> None:
+    from urllib.parse import urlsplit
+
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": urlsplit(kafka).netloc})
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    if topics:
+        for future in admin.delete_topics(topics, operation_timeout=10).values():
+            future.result()
+
+
 def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     """This script in another role, its stdout piped."""
     return subprocess.Popen([*ME, *args], env=env, stdout=subprocess.PIPE, text=True)
@@ -177,7 +192,20 @@ async def conduct(args: argparse.Namespace) -> dict[str, Any]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     events = derive(args.recordings, args.events)
     tmp = Path(tempfile.mkdtemp(prefix="sts-bench-sse-"))
-    settings = Settings(data_dir=tmp / "data", object_store_url=f"file://{tmp / 'objects'}")
+    bus_env = {}
+    if args.bus == "kafka":  # topics under a prefix of their own, deleted afterwards
+        bus_env = {
+            "STS_EVENT_BUS_URL": args.kafka,
+            "STS_SCHEMA_REGISTRY_URL": args.registry,
+            "STS_TOPIC_PREFIX": f"bench-sse-{uuid.uuid4().hex[:8]}.",
+        }
+    settings = Settings(
+        data_dir=tmp / "data",
+        object_store_url=f"file://{tmp / 'objects'}",
+        event_bus_url=bus_env.get("STS_EVENT_BUS_URL", ""),
+        schema_registry_url=bus_env.get("STS_SCHEMA_REGISTRY_URL", ""),
+        topic_prefix=bus_env.get("STS_TOPIC_PREFIX", ""),
+    )
     backends = await open_backends(settings)
     procs: list[subprocess.Popen[str]] = []
     try:
@@ -188,6 +216,7 @@ async def conduct(args: argparse.Namespace) -> dict[str, Any]:
             "STS_DATA_DIR": str(tmp / "data"),
             "STS_DATABASE_URL": backends.database_url,
             "STS_OBJECT_STORE_URL": f"file://{tmp / 'objects'}",
+            **bus_env,
         }
         server = spawn(["--role", "serve"], env)
         procs.append(server)
@@ -243,7 +272,7 @@ async def conduct(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
             "commit": git_commit(short=True),
-            "bus": "postgres",
+            "bus": args.bus,
             "clients": args.clients,
             "client_procs": args.client_procs,
             "events": len(published),
@@ -262,6 +291,8 @@ async def conduct(args: argparse.Namespace) -> dict[str, Any]:
             p.kill()
             p.wait()
         await backends.aclose()
+        if bus_env:
+            delete_topics(args.kafka, bus_env["STS_TOPIC_PREFIX"])
 
 
 def main() -> None:
@@ -270,6 +301,12 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--interval", type=float, default=0.25, help="seconds between two published events")
+    ap.add_argument("--bus", choices=["postgres", "kafka"], default="postgres")
+    ap.add_argument("--kafka", default=os.environ.get("STS_TEST_KAFKA_URL", "kafka://127.0.0.1:9092"))
+    ap.add_argument(
+        "--registry",
+        default=os.environ.get("STS_TEST_SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7"),
+    )
     ap.add_argument("--recordings", type=Path, default=REPO.parent / "shared" / "data" / "mlb" / "statsapi")
     ap.add_argument(
         "--role", choices=["conduct", "serve", "clients"], default="conduct", help=argparse.SUPPRESS
