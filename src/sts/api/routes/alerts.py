@@ -210,7 +210,8 @@ async def list_alerts(
     ] = None,
     game_pk: Annotated[int | None, Query(ge=1, le=2**62, description="only alerts of this game")] = None,
 ) -> dict[str, Any]:
-    where, args = ["TRUE"], []
+    where: list[str] = ["TRUE"]
+    args: list[Any] = []
     for column, value in (("status", status), ("alertname", alertname), ("severity", severity)):
         if value is not None:
             where.append(f"{column} = %s")
