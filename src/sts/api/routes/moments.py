@@ -80,14 +80,15 @@ async def moments(
             args.append(value)
     if not include_retracted:
         where.append("NOT m.retracted")
-    order = f"coalesce(g.official_date, {_DAY_ZERO}), m.game_pk, m.at_bat_index, m.event_id"
+    order = f'coalesce(g.official_date, {_DAY_ZERO}), m.game_pk, m.at_bat_index, m.event_id COLLATE "C"'
     if after is not None:
         where.append(f"({order}) < (%s::date, %s, %s, %s)")
         args += after
     found = await rows(
         conn,
         f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY "
-        f"coalesce(g.official_date, {_DAY_ZERO}) DESC, m.game_pk DESC, m.at_bat_index DESC, m.event_id DESC"
+        f"coalesce(g.official_date, {_DAY_ZERO}) DESC, m.game_pk DESC, m.at_bat_index DESC,"
+        ' m.event_id COLLATE "C" DESC'
         " LIMIT %s",
         [*args, p.limit + 1],
     )
