@@ -303,3 +303,18 @@ async def test_errors_have_the_standard_body(api: Api) -> None:
     assert_error(
         await api.http.get("/v1/games/747175/plays", params={"cursor": "WyJ4Il0"}), 400, "invalid_cursor"
     )
+
+
+async def test_requests_are_counted_by_route_template(api: Api) -> None:
+    from prometheus_client import REGISTRY
+
+    def count(route: str, status: str) -> float:
+        labels = {"route": route, "method": "GET", "status": status}
+        return REGISTRY.get_sample_value("sts_api_requests_total", labels) or 0.0
+
+    before = count("/v1/games/{game_pk}/boxscore", "200"), count("/v1/games/{game_pk}", "404")
+    assert (await api.http.get("/v1/games/747175/boxscore")).status_code == 200
+    assert (await api.http.get("/v1/games/717055/boxscore")).status_code == 200
+    assert (await api.http.get("/v1/games/2")).status_code == 404
+    assert count("/v1/games/{game_pk}/boxscore", "200") == before[0] + 2
+    assert count("/v1/games/{game_pk}", "404") == before[1] + 1

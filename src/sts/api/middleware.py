@@ -23,6 +23,20 @@ from sts.metrics import API_LATENCY, API_REQUESTS
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's full template (``/v1/games/{game_pk}``), or ``unmatched``.
+
+    FastAPI (0.16x) matches an included router's routes by their own path (``/games/{game_pk}``)
+    and keeps the include's prefix in ``scope["fastapi"]["included_router"]``; the prefix is put back.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if not path:
+        return "unmatched"
+    included = (scope.get("fastapi") or {}).get("included_router")
+    prefix = getattr(getattr(included, "include_context", None), "prefix", "") or ""
+    return path if path.startswith(prefix + "/") else prefix + path
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,8 +67,7 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:
-                route = scope.get("route")
-                template = getattr(route, "path", None) or "unmatched"
+                template = route_template(scope)
                 method = scope.get("method", "WS")
                 API_REQUESTS.labels(template, method, str(status["code"])).inc()
                 API_LATENCY.labels(template, method).observe(time.perf_counter() - started)
