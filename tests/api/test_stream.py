@@ -159,6 +159,7 @@ class Live:
     clients: dict[str, Received]
     stream_key: str
     read_key: str
+    app_ctx: ApiContext
 
     @property
     def auth(self) -> dict[str, str]:
@@ -282,7 +283,9 @@ async def live(
             ):
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # anything extra (a duplicate) would arrive now
-            yield Live(server.url, settings, backends, expected, everything, clients, stream_key, read_key)
+            yield Live(
+                server.url, settings, backends, expected, everything, clients, stream_key, read_key, ctx
+            )
     finally:
         for task in tasks:
             task.cancel()
@@ -522,3 +525,20 @@ async def test_the_api_starts_without_the_bus_and_streams_once_it_is_there(
             assert msgs[0]["event"] == "open"
     finally:
         await bus.close()
+
+
+async def test_a_closed_stream_leaves_the_hub(live: Live) -> None:
+    """A client that goes away is unsubscribed (noticed at the latest at the next heartbeat)."""
+    ctx: ApiContext = live.app_ctx
+    hub = get_hub(ctx)
+    assert hub is not None
+    before = hub.subscribers
+    msgs = await read_sse(f"{live.url}/v1/stream/games", live.auth, n=1)
+    assert msgs[0]["event"] == "open"
+    async with websockets.connect(live.ws_url + "/v1/ws/games", additional_headers=live.auth) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["control"] == "open"
+        assert hub.subscribers == before + 1 or hub.subscribers == before + 2
+    deadline = time.monotonic() + 3 * live.settings.stream_heartbeat_seconds + 5
+    while hub.subscribers != before and time.monotonic() < deadline:  # noqa: ASYNC110 (a count)
+        await asyncio.sleep(0.1)
+    assert hub.subscribers == before
