@@ -1,12 +1,13 @@
 """Webhooks end to end: a live replay of 717055 through the stand-in and the real pipeline while the API (with
 its webhook dispatcher) runs, and a real HTTP receiver on loopback playing the user's endpoints.
 
-Two API processes (two apps served in-process, each with its dispatcher) share the work, as several
-``sts serve`` processes would. The module has a deployment of its own (embedded profile: a fresh database
-on the session's embedded PostgreSQL with the event log in it, a file object store) because subscriptions
-receive what is published after they were created: they are registered first, then the game is replayed.
-Backoff settings are small (0.2 s base, 3 attempts, disabled after 2 deliveries given up) so retries and
-disabling happen in seconds.
+On both profiles: embedded (a fresh database on the session's embedded PostgreSQL with the event log in it,
+a file object store) and production (a database on the PostgreSQL server, Kafka + Apicurio, SeaweedFS,
+under prefixes of their own). Two API processes (two apps served in-process, each with its dispatcher)
+share the work, as several ``sts serve`` processes would. The module has a deployment of its own because
+subscriptions receive what is published after they were created: they are registered first, then the game
+is replayed. Backoff settings are small (0.2 s base, 3 attempts, disabled after 2 deliveries given up) so
+retries and disabling happen in seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import socket
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -44,6 +47,10 @@ from sts.services.pipeline import Pipeline
 from sts.services.scheduler import SchedulerConfig
 from sts.standin.server import StandIn
 from tests.conftest import _fresh_database
+from tests.contract.test_database import _server_database
+from tests.contract.test_object_store import require_s3_server, s3_settings, s3_url_with_prefix
+from tests.e2e.test_profiles import delete_topics
+from tests.kafka_backends import kafka_url, registry_url, require_kafka, require_registry
 
 GAME = 717055
 SPEED = 600.0
@@ -69,7 +76,8 @@ class Received:
 @dataclass
 class Receiver:
     """The user's endpoints: ``/ok`` 200, ``/flaky`` 500 on the first try of each event then 200, ``/dead``
-    always 500, ``/gone`` 410, ``/moved`` a 302 to ``/ok`` (which must not be followed)."""
+    always 500, ``/gone`` 410, ``/moved`` a 302 (which must not be followed), ``/slow`` answers after the
+    webhook timeout."""
 
     url: str = ""
     got: list[Received] = field(default_factory=list)
@@ -88,6 +96,8 @@ class Receiver:
                 return Response("down for maintenance", status_code=500)
             if path.startswith("/gone"):
                 return Response(status_code=410)
+            if path.startswith("/slow"):
+                await asyncio.sleep(FAST["webhook_timeout"] + 1)
             if path.startswith("/moved"):
                 return Response(status_code=302, headers={"Location": "http://example.invalid/ok"})
             return JSONResponse({"ok": True})
@@ -144,18 +154,44 @@ async def _settled(database_url: str, within: float = 60.0) -> None:
     raise AssertionError("webhook deliveries still pending after the timeout")
 
 
-@pytest.fixture(scope="module")
+PRODUCTION = pytest.param("production", marks=[pytest.mark.kafka, pytest.mark.s3, pytest.mark.pgserver])
+
+
+@pytest.fixture(scope="module", params=["embedded", PRODUCTION])
 async def live(
-    shared_data: Path, pg_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    shared_data: Path,
+    pg_server: EmbeddedPostgres,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Live]:
     tmp = tmp_path_factory.mktemp("webhooks")
-    databases = _fresh_database(pg_server)
-    settings = Settings(
-        data_dir=tmp / "data",
-        database_url=next(databases),
-        object_store_url=f"file://{tmp / 'objects'}",
-        **FAST,
-    )
+    prefix = f"webhooks-{uuid.uuid4().hex[:8]}"
+    if request.param == "embedded":
+        databases = _fresh_database(pg_server)
+        settings = Settings(
+            data_dir=tmp / "data",
+            database_url=next(databases),
+            object_store_url=f"file://{tmp / 'objects'}",
+            **FAST,
+        )
+    else:  # PostgreSQL server, Kafka + Apicurio, S3 on SeaweedFS, under prefixes of their own
+        require_kafka()
+        require_registry()
+        require_s3_server()
+        databases = _server_database()
+        s3 = s3_settings()
+        settings = Settings(
+            data_dir=tmp / "data",
+            database_url=next(databases),
+            object_store_url=s3_url_with_prefix(f"{prefix}-"),
+            s3_access_key=s3.s3_access_key,
+            s3_secret_key=s3.s3_secret_key,
+            event_bus_url=kafka_url(),
+            schema_registry_url=registry_url(),
+            topic_prefix=f"{prefix}.",
+            partitions=3,
+            **FAST,
+        )
     recordings = scan_recordings(shared_data / "statsapi")
     recordings = dataclasses.replace(recordings, games={GAME: recordings.games[GAME]})
     feed = recordings.games[GAME]
@@ -163,8 +199,13 @@ async def live(
     receiver = Receiver()
     standin = StandIn(recordings, speed=SPEED, start_in=300)
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(backends.aclose)
         stack.callback(lambda: next(databases, None))
+        if request.param == "production":
+            stack.callback(delete_topics, f"{prefix}.")
+        purge = getattr(backends.store, "purge_buckets", None)
+        if purge is not None:
+            stack.push_async_callback(purge)
+        stack.push_async_callback(backends.aclose)
         rserver, _ = await serve(receiver.app(), "127.0.0.1", 0)
         await stack.enter_async_context(rserver)
         receiver.url = rserver.url
@@ -377,6 +418,21 @@ async def test_ping_rotation_and_redirects(live: Live) -> None:
         result = (await http.post(f"/v1/webhooks/{moved.json()['id']}/test")).json()
         assert result["delivered"] is False and result["status_code"] == 302
         assert "not followed" in result["error"]
+        assert not [r for r in live.receiver.got if r.path == "/ok"]  # the redirect target was not asked
+
+
+async def test_timeouts_and_refused_connections_are_reported(live: Live) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    async with live.client("alice") as http:
+        for url, error in ((f"{live.receiver.url}/slow", "timeout after 3 s"),
+                           (f"http://127.0.0.1:{port}/hook", "connection error: ConnectError")):  # fmt: skip
+            sub = (await http.post("/v1/webhooks", json={"url": url})).json()
+            result = (await http.post(f"/v1/webhooks/{sub['id']}/test")).json()
+            assert result["delivered"] is False and result["status_code"] is None
+            assert result["error"] == error and result["delivery"]["status"] == "gave_up"
 
 
 async def test_secrets_are_shown_once_and_subscriptions_are_private(live: Live) -> None:
