@@ -157,7 +157,9 @@ def _refuse(
 ) -> Exception:
     API_AUTH_FAILURES.labels(reason).inc()
     route = getattr(conn.scope.get("route"), "path", None)
-    log.info("api request refused", status=status, reason=reason, route=route, key_id=key_id)
+    # 429s can come by the thousand under a flood: the metric counts them, the log only at debug
+    emit = log.debug if status == 429 else log.info
+    emit("api request refused", status=status, reason=reason, route=route, key_id=key_id)
     if isinstance(conn, WebSocket):
         return WebSocketException(code=1008, reason=f"{status} {reason}: {message}"[:120])
     return ApiError(status, message, details={"reason": reason}, headers=headers)
