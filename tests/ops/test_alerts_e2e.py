@@ -123,6 +123,7 @@ async def deployment(
     standin = StandIn(recordings, speed=SPEED, start_in=60)
     backends = await open_backends(settings)
     stop = asyncio.Event()
+    metrics.GAME_FRESHNESS.forget(GAME)  # the freshness gauge is per process: no leftover of another test
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(lambda: next(databases, None))  # dropped last, once everything is closed
         stack.push_async_callback(backends.aclose)
@@ -267,7 +268,7 @@ async def test_a_stalled_live_game_reaches_the_sts_receiver_within_a_minute(depl
                 "items"
             ]
             if items:
-                received = items[-1]
+                received = items[-1]  # the first one received (the list is newest first)
                 break
             await asyncio.sleep(0.25)
     seen_at = time.time()
