@@ -352,3 +352,72 @@ async def test_limit_holds_across_two_processes_sharing_redis(
         assert ok_local >= 2 * burst
         assert ok_local > burst + rate * elapsed_local + 2  # what one shared bucket would have refused
         assert ok_local <= 2 * (burst + rate * elapsed_local) + 2
+
+
+@contextlib.contextmanager
+def _private_redis(port: int, tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A throwaway redis-server of this test's own on ``port`` (no persistence)."""
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=port, socket_connect_timeout=0.5).ping()
+                break
+            except redis.exceptions.RedisError:
+                assert time.monotonic() < deadline, "the private redis-server did not start"
+                time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.redis
+async def test_redis_outage_and_recovery(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        if os.environ.get("STS_REQUIRE_REDIS") == "1":
+            pytest.fail("redis-server is not installed (deploy/local/redis.sh start installs it)")
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    tier = Tier("t", rate=0.01, burst=3)  # no refill to speak of during the test
+    b = RedisBuckets(f"redis://127.0.0.1:{port}/0", _prefix(), timeout=0.3)
+    try:
+        with _private_redis(port, tmp_path):
+            assert [(await b.take("k", tier)).allowed for _ in range(2)] == [True, True]
+            assert REGISTRY.get_sample_value("sts_backend_ready", {"backend": "redis"}) == 1.0
+        # Redis is gone: the in-process bucket decides (fresh: the burst again), flagged and counted
+        before = REGISTRY.get_sample_value("sts_api_rate_limit_fallbacks_total") or 0.0
+        assert [(await b.take("k", tier)).allowed for _ in range(4)] == [True, True, True, False]
+        assert REGISTRY.get_sample_value("sts_backend_ready", {"backend": "redis"}) == 0.0
+        assert (REGISTRY.get_sample_value("sts_api_rate_limit_fallbacks_total") or 0.0) - before == 4
+        with _private_redis(port, tmp_path):  # back (empty: nothing was persisted)
+            await asyncio.sleep(RedisBuckets.RETRY_SECONDS + 0.1)
+            assert [(await b.take("k", tier)).allowed for _ in range(4)] == [True, True, True, False]
+            assert REGISTRY.get_sample_value("sts_backend_ready", {"backend": "redis"}) == 1.0
+            import redis
+
+            stored = redis.Redis(port=port).hgetall(f"{b._prefix}t:k")
+            assert float(stored[b"tokens"]) < 1  # the decisions were Redis's again
+    finally:
+        await b.aclose()
