@@ -105,12 +105,12 @@ async def test_cache_control_follows_the_game_state_and_etag_gives_304(deploymen
         r = await api.http.get(f"/v1/games/{PK}")
         assert r.status_code == 200, r.text
         assert r.json()["status"]["abstract_state"] == "Preview"
-        assert r.headers["cache-control"] == "public, max-age=60"
+        assert r.headers["cache-control"] == "private, max-age=60"  # keyed: no shared cache
 
         live = deployment.state("live", middle=True)
         await deployment.ingest(live)
         r = await api.http.get(f"/v1/games/{PK}/linescore")
-        assert r.headers["cache-control"] == "public, max-age=5"
+        assert r.headers["cache-control"] == "private, max-age=5"
         body = r.json()
         assert body["source"] == "plays"  # not final: runs per inning from the completed plays
         ls = live["liveData"]["linescore"]
@@ -130,7 +130,7 @@ async def test_cache_control_follows_the_game_state_and_etag_gives_304(deploymen
         await deployment.ingest(deployment.state("final"))
         r = await api.http.get(f"/v1/games/{PK}/boxscore")
         assert r.status_code == 200
-        assert r.headers["cache-control"].startswith("public, max-age=300")
+        assert r.headers["cache-control"] == "private, max-age=300, stale-while-revalidate=60"
         assert r.json()["derived"] and r.json()["quality"]["status"] == "agree"
         etag = r.headers["etag"]
         hits = lookups("hit")
@@ -227,3 +227,15 @@ async def test_cache_size_is_bounded_and_can_be_switched_off(deployment: Deploym
         assert first.headers["x-cache"] == "bypass" and "cache" not in api.ctx.extras
         r = await api.http.get(f"/v1/games/{PK}/boxscore", headers={"If-None-Match": first.headers["etag"]})
         assert r.status_code == 304
+
+
+async def test_public_routes_may_be_kept_by_shared_caches(deployment: Deployment) -> None:
+    async with serve_api(deployment.replayed, deployment.key, api_public_routes=["read"]) as api:
+        await ensure_final(deployment, api)
+        async with api.client(None) as anonymous:
+            r = await anonymous.get(f"/v1/games/{PK}/boxscore")
+            assert r.status_code == 200, r.text
+            assert r.headers["cache-control"] == "public, max-age=300, stale-while-revalidate=60"
+        keyed = await api.http.get(f"/v1/games/{PK}/boxscore")
+        assert keyed.headers["cache-control"].startswith("private, ")
+        assert keyed.headers["etag"] == r.headers["etag"]

@@ -10,7 +10,7 @@ return await cached_json(request, key=f"box:{game_pk}", game_pk=game_pk, build=b
 ``Live``, ``Final``) or ``None`` for data not tied to one game. The ETag is a hash of the JSON body; a
 request whose ``If-None-Match`` names it gets ``304`` without a body. ``Cache-Control`` follows the
 state: a final game changes rarely (5 minutes), a live one every few seconds (5 s), a scheduled one
-sometimes (60 s).
+sometimes (60 s); ``private`` when the request carried a key, ``public`` on a public route.
 
 The server-side cache (``api_cache_entries`` bodies, least recently used dropped first; 0 disables it)
 keeps the encoded bodies of per-game resources (``game_pk`` given). It is never staler than the last
@@ -52,11 +52,23 @@ if TYPE_CHECKING:
     from sts.api.hub import HubEvent
 
 CACHE_CONTROL = {
-    "Final": "public, max-age=300, stale-while-revalidate=60",
-    "Live": "public, max-age=5",
-    "Preview": "public, max-age=60",
-    None: "public, max-age=30",
+    "Final": "max-age=300, stale-while-revalidate=60",
+    "Live": "max-age=5",
+    "Preview": "max-age=60",
+    None: "max-age=30",
 }
+
+
+def cache_control(request: Request, state: str | None) -> str:
+    """``Cache-Control`` for a body of a game in ``state``: ``private`` when the request carried a key
+    (a shared cache must not hand keyed answers to callers without one), ``public`` otherwise."""
+    keyed = (
+        "authorization" in request.headers
+        or "x-api-key" in request.headers
+        or "api_key" in request.query_params
+    )
+    return f"{'private' if keyed else 'public'}, {CACHE_CONTROL.get(state, CACHE_CONTROL[None])}"
+
 
 VERSION_SQL = """
 SELECT g.abstract_state, g.latest_timecode,
@@ -164,7 +176,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def _answer(request: Request, body: bytes, etag: str, state: str | None, result: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL.get(state, CACHE_CONTROL[None])}
+    headers = {"ETag": etag, "Cache-Control": cache_control(request, state)}
     headers["X-Cache"] = result
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
