@@ -138,6 +138,60 @@ def test_shipper_never_blocks_and_drops_the_oldest_when_vlogs_is_down() -> None:
         shipper.close()
 
 
+def _vlogs_binary() -> Path:
+    repo = Path(__file__).resolve().parents[2]
+    binary = Path(os.environ.get("STS_BIN_DIR", repo / ".cache" / "bin")) / "victoria-logs"
+    if not binary.is_file():
+        message = f"{binary} not built (deploy/local/victorialogs.sh build)"
+        if os.environ.get("STS_REQUIRE_VLOGS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+def test_lines_queued_during_an_outage_arrive_when_vlogs_comes_back(tmp_path: Path) -> None:
+    """A VictoriaLogs of our own (the built binary, on a free port) starts only after the lines were
+    logged: the shipper keeps them, retries, and every one arrives once, in order."""
+    binary = _vlogs_binary()
+    port = _dead_port()
+    url = f"http://127.0.0.1:{port}"
+    # a generous POST timeout: a batch that timed out after VictoriaLogs took it would be sent twice
+    shipper = VLogsShipper(url, batch_lines=50, flush_interval=0.1, timeout=10.0)
+    proc = None
+    try:
+        stream = f"outage-{secrets.token_hex(4)}"
+        for i in range(300):
+            shipper.submit(
+                json.dumps({"service": stream, "msg": f"line {i:03d}", "ts": datetime.now(UTC).isoformat()})
+            )
+        time.sleep(1.5)  # the first POSTs fail: nothing listens yet
+        assert shipper.shipped == 0 and shipper.pending() == 300
+        proc = subprocess.Popen(
+            [str(binary), f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp_path / 'vlogs'}",
+             "-loggerLevel=ERROR"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while shipper.shipped < 300 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (shipper.shipped, shipper.dropped, shipper.pending()) == (300, 0, 0)
+        deadline = time.monotonic() + 20
+        while True:
+            rows = search(url, build_query(service=stream, since="15m"), 1000)
+            if len(rows) >= 300 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        msgs = [r["_msg"] for r in rows]
+        assert len(msgs) == 300, (len(msgs), len(set(msgs)))
+        assert msgs == [f"line {i:03d}" for i in range(300)]
+    finally:
+        shipper.close_timeout = 1.0
+        shipper.close()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
 # ---------------------------------------------------------------------- VictoriaLogs
 
 

@@ -70,7 +70,8 @@ def search(base_url: str, logsql: str, limit: int, timeout: float = 30.0) -> lis
     if resp.status_code != 200:
         raise ValueError(resp.text.strip() or f"HTTP {resp.status_code}")
     rows = [json.loads(line) for line in resp.text.splitlines() if line.strip()]
-    rows.sort(key=lambda r: str(r.get("_time", "")))
+    # VictoriaLogs sorted them newest first (its _time strings drop trailing zeros: not sortable as text)
+    rows.reverse()
     return rows
 
 
