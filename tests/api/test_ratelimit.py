@@ -37,7 +37,7 @@ from sts.api import keys
 from sts.api.app import create_app
 from sts.api.auth import require
 from sts.api.context import ApiContext
-from sts.api.ratelimit import Buckets, MemoryBuckets, RedisBuckets, Tier
+from sts.api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets, Tier
 from sts.config import Settings
 from sts.db import migrate
 from sts.http.health import serve
@@ -228,6 +228,18 @@ async def test_http_429_headers_refill_and_metric(rl_db: str) -> None:
             assert r.status_code == 200 and "ratelimit-limit" not in r.headers
     after = REGISTRY.get_sample_value("sts_api_rate_limited_total", {"tier": "default"}) or 0.0
     assert after - before == 2
+
+
+@pytest.mark.parametrize(
+    "tiers",
+    [{"default": {"rate": 0, "burst": 5}}, {"default": {"rate": 1}}, {"default": {"rate": 1, "burst": 0.5}}],
+)
+async def test_bad_tiers_fail_the_start(rl_db: str, tiers: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="rate tier 'default'"):
+        RateLimiter(Settings(database_url=rl_db, api_rate_tiers=tiers))
+    app = create_app(ApiContext(Settings(database_url=rl_db, api_rate_tiers=tiers), rl_db))
+    with pytest.raises(RuntimeError, match="failed to start"):
+        await serve(app, "127.0.0.1", 0)
 
 
 # ------------------------------------------------------------------ two `sts serve` processes

@@ -26,7 +26,7 @@ from sts.api import dashboard, errors
 from sts.api.context import ApiContext
 from sts.api.hub import get_hub
 from sts.api.middleware import RequestContextMiddleware
-from sts.api.ratelimit import RateLimitHeaders, close_limiter
+from sts.api.ratelimit import RateLimitHeaders, close_limiter, get_limiter
 from sts.api.routes import ROUTERS
 from sts.api.webhooks import get_dispatcher
 from sts.metrics import DB_POOL_CONNECTIONS, DB_POOL_WAITING
@@ -63,6 +63,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         hub = get_hub(ctx)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(ctx.pool.close)
+            get_limiter(ctx)  # a bad api_rate_tiers fails the start, not every request
             stack.push_async_callback(close_limiter, ctx)
             if hub is not None:
                 await hub.start()

@@ -181,8 +181,13 @@ def parse_tiers(raw: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Tier |
         if spec is None:
             tiers[name] = None
             continue
-        rate, burst = float(spec["rate"]), float(spec["burst"])
-        if rate <= 0 or burst < 1:
+        try:
+            rate, burst = float(spec["rate"]), float(spec["burst"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f'rate tier {name!r}: expected {{"rate": r, "burst": b}} or null, got {spec!r}'
+            ) from exc
+        if not (0 < rate < math.inf and 1 <= burst < math.inf):
             raise ValueError(f"rate tier {name!r}: rate must be > 0 and burst >= 1")
         tiers[name] = Tier(name, rate, burst)
     return tiers
