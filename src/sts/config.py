@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     stream_heartbeat_seconds: float = Field(
         default=15.0, description="seconds between keep-alive messages on an idle live stream"
     )
+    stream_max_replay: int = Field(
+        default=100_000, ge=0, description="records a resume may replay from the bus (older positions: 400)"
+    )
 
     # metrics and alerting (sts.http.targets, routes/alerts.py; docs/monitoring.md)
     metrics_targets_dir: Path | None = Field(

@@ -183,6 +183,15 @@ async def open_stream(
             resume = decode(last_event_id, ends)
         except PositionError as exc:
             raise ApiError(400, f"bad Last-Event-ID: {exc}", "bad_position") from None
+        backlog = sum(ends[t][p] - o for t, offsets in resume.items() for p, o in offsets.items())
+        if backlog > ctx.settings.stream_max_replay:
+            raise ApiError(
+                400,
+                f"this position is {backlog} records behind, more than a stream replays "
+                f"({ctx.settings.stream_max_replay}); catch up with the REST API or an export, then "
+                "connect without Last-Event-ID",
+                "position_too_old",
+            )
     return StreamRequest(ctx, hub, game_pk, wanted, resume)
 
 
