@@ -239,3 +239,14 @@ async def test_public_routes_may_be_kept_by_shared_caches(deployment: Deployment
         keyed = await api.http.get(f"/v1/games/{PK}/boxscore")
         assert keyed.headers["cache-control"].startswith("private, ")
         assert keyed.headers["etag"] == r.headers["etag"]
+
+
+async def test_a_public_route_template_covers_the_routes_under_v1(deployment: Deployment) -> None:
+    public = ["/v1/games/{game_pk}/boxscore", "/v1/schedule"]
+    async with serve_api(deployment.replayed, deployment.key, api_public_routes=public) as api:
+        await ensure_final(deployment, api)
+        async with api.client(None) as anonymous:
+            assert (await anonymous.get(f"/v1/games/{PK}/boxscore")).status_code == 200
+            assert (await anonymous.get("/v1/schedule")).status_code == 200
+            for path in (f"/v1/games/{PK}", f"/v1/games/{PK}/plays", "/v1/games"):
+                assert (await anonymous.get(path)).status_code == 401, path

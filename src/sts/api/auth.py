@@ -46,6 +46,7 @@ from starlette.websockets import WebSocket
 from sts.api import keys
 from sts.api.context import ApiContext
 from sts.api.errors import ApiError
+from sts.api.middleware import route_template
 from sts.api.ratelimit import STATE_KEY, get_limiter
 from sts.metrics import API_AUTH_FAILURES, API_RATE_LIMITED
 
@@ -156,7 +157,7 @@ def _refuse(
     headers: dict[str, str] | None = None,
 ) -> Exception:
     API_AUTH_FAILURES.labels(reason).inc()
-    route = getattr(conn.scope.get("route"), "path", None)
+    route = route_template(conn.scope)
     # 429s can come by the thousand under a flood: the metric counts them, the log only at debug
     emit = log.debug if status == 429 else log.info
     emit("api request refused", status=status, reason=reason, route=route, key_id=key_id)
@@ -201,7 +202,7 @@ async def authenticate(conn: HTTPConnection, scope: str) -> Principal:
     s = ctx.settings
     raw, problem = _read_key(conn, allow_query=scope == "stream")
     if raw is None and problem is None:
-        template = getattr(conn.scope.get("route"), "path", "")
+        template = route_template(conn.scope)  # with the router's /v1 prefix
         if not is_public(s.api_public_routes, template, scope):
             raise _refuse(conn, 401, "missing_key", "an API key is needed", headers=_www())
         await _throttle(conn, ctx, _address(conn), s.api_anonymous_tier)
