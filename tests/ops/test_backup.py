@@ -150,6 +150,24 @@ async def test_the_backup_is_recorded_and_exported_as_a_metric(backed: Backed) -
     BACKUP_LAST_SUCCESS.set(0)
     assert await service.refresh_gauge(backed.backends.database_url) == finished.timestamp()
     assert BACKUP_LAST_SUCCESS._value.get() == finished.timestamp()  # what /metrics exports
+    # the loop a long-running process (the pipeline) keeps running
+    BACKUP_LAST_SUCCESS.set(0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.keep_gauge_fresh(backed.backends.database_url, stop, interval=0.05))
+    for _ in range(100):
+        if BACKUP_LAST_SUCCESS._value.get() == finished.timestamp():
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert BACKUP_LAST_SUCCESS._value.get() == finished.timestamp()
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    exported = {
+        s.name: s.value for f in text_string_to_metric_families(generate_latest().decode()) for s in f.samples
+    }
+    assert exported["sts_backup_last_success_timestamp_seconds"] == finished.timestamp()
 
 
 async def test_restore_into_a_new_database_then_rebuild_gives_the_live_rows(backed: Backed) -> None:

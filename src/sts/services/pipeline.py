@@ -25,6 +25,7 @@ from sts.moments.consumer import GROUP as MOMENTS_GROUP
 from sts.moments.consumer import moments_consumer
 from sts.moments.rules import RuleSettings
 from sts.ports import TOPIC_GAME_EVENTS
+from sts.services.backup import keep_gauge_fresh
 from sts.services.budget import RequestBudget
 from sts.services.dlq import DeadLetterMonitor
 from sts.services.fetcher import FeedFetcher, FetchMode
@@ -132,6 +133,8 @@ class Pipeline:
             asyncio.create_task(self.moments.run(proc_stop), name="moments"),
             # indexes the dead-letter topics and keeps the dead-letter gauges of /metrics current
             asyncio.create_task(self.dead_letters.run(proc_stop), name="dead-letters"),
+            # sts_backup_last_success_timestamp_seconds from the backups table (docs/backup.md)
+            asyncio.create_task(keep_gauge_fresh(self.backends.database_url, proc_stop), name="backup-gauge"),
             # keeps sts_consumer_lag current for every consumer group of this process
             asyncio.create_task(self._watch_lag(proc_stop), name="consumer-lag"),
         ]
