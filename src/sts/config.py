@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     stream_max_replay: int = Field(
         default=100_000, ge=0, description="records a resume may replay from the bus (older positions: 400)"
     )
+    stream_max_clients: int = Field(
+        default=5000, ge=0, description="live-stream connections one API process accepts (more: 503)"
+    )
 
     # metrics and alerting (sts.http.targets, routes/alerts.py; docs/monitoring.md)
     metrics_targets_dir: Path | None = Field(

@@ -544,10 +544,10 @@ async def test_a_closed_stream_leaves_the_hub(live: Live) -> None:
     assert hub.subscribers == before
 
 
-async def test_a_position_too_far_back_is_refused(live: Live) -> None:
+async def test_a_position_too_far_back_and_one_stream_too_many_are_refused(live: Live) -> None:
     oldest = live.clients["full"].opens[0]  # before the whole live run
     latest = live.clients["everything"].events[-1][0]  # the end of the log: nothing to replay
-    settings = live.settings.model_copy(update={"stream_max_replay": 10})
+    settings = live.settings.model_copy(update={"stream_max_replay": 10, "stream_max_clients": 1})
     ctx = ApiContext(settings, live.backends.database_url, live.backends.bus, live.backends.codec)
     server, _ = await serve(create_app(ctx), "127.0.0.1", 0)
     async with server, httpx.AsyncClient(base_url=server.url, timeout=20, headers=live.auth) as http:
@@ -555,3 +555,10 @@ async def test_a_position_too_far_back_is_refused(live: Live) -> None:
         assert r.status_code == 400 and r.json()["error"]["code"] == "position_too_old"
         async with http.stream("GET", "/v1/stream/games", headers={"Last-Event-ID": latest}) as r:
             assert r.status_code == 200
+            async for line in r.aiter_lines():
+                if line.startswith("event: open"):
+                    break
+            # that one stream is this server's limit (stream_max_clients=1)
+            full = await http.get("/v1/stream/games")
+            assert full.status_code == 503 and full.json()["error"]["code"] == "too_many_streams"
+            assert full.headers["retry-after"] == "5"

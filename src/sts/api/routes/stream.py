@@ -156,6 +156,13 @@ async def open_stream(
     hub = get_hub(ctx)
     if hub is None or ctx.bus is None:
         raise ApiError(503, "live streams need an event bus; this server has none", "no_event_bus")
+    if hub.subscribers >= ctx.settings.stream_max_clients:
+        raise ApiError(
+            503,
+            f"this server already serves {hub.subscribers} streams, its limit; try another or later",
+            "too_many_streams",
+            headers={"Retry-After": "5"},
+        )
     if not hub.started.is_set():
         try:
             await asyncio.wait_for(hub.started.wait(), HUB_WAIT)
