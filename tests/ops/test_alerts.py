@@ -23,7 +23,7 @@ from sts.api.context import ApiContext
 from sts.api.keys import create_key
 from sts.config import Settings
 from sts.http.health import serve
-from sts.metrics import ALERTS_RECEIVED
+from sts.metrics import ALERTS_RECEIVED, BACKEND_READY
 
 
 def alert(status: str, fingerprint: str, starts: str, **labels: str) -> dict[str, Any]:
@@ -197,3 +197,11 @@ async def test_bad_list_parameters_are_client_errors(served: Served) -> None:
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_parameters"
         r = await http.get("/v1/alerts", params={"status": "sleeping"})
         assert r.status_code == 422
+
+
+async def test_the_api_reports_its_database_readiness_at_each_scrape(served: Served) -> None:
+    BACKEND_READY.labels("database").set(0)  # whatever an earlier test left: the scrape sets it
+    async with client(served, None) as http:
+        text = (await http.get("/metrics")).text
+    assert 'sts_backend_ready{backend="database"} 1.0' in text
+    assert "sts_db_pool_connections" in text

@@ -29,7 +29,7 @@ from sts.api.middleware import RequestContextMiddleware
 from sts.api.ratelimit import RateLimitHeaders, close_limiter, get_limiter
 from sts.api.routes import ROUTERS
 from sts.api.webhooks import get_dispatcher
-from sts.metrics import DB_POOL_CONNECTIONS, DB_POOL_WAITING
+from sts.metrics import BACKEND_READY, DB_POOL_CONNECTIONS, DB_POOL_WAITING
 
 DESCRIPTION = """\
 Your own copy of MLB's games, live: schedule, games, line scores, box scores (derived from the
@@ -105,6 +105,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def metrics() -> Response:
         if ctx.pool is not None:
             _pool_metrics(ctx.pool)
+        # sts_backend_ready{backend="database"} of this process, as fresh as the scrape (STSBackendNotReady)
+        try:
+            assert ctx.pool is not None
+            async with ctx.pool.connection(timeout=3) as conn:
+                await conn.execute("SELECT 1")
+            BACKEND_READY.labels("database").set(1)
+        except Exception:  # any failure means not ready; /ready tells why
+            BACKEND_READY.labels("database").set(0)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RateLimitHeaders)
