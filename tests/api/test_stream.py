@@ -52,6 +52,8 @@ from tests.contract.test_object_store import require_s3_server, s3_settings, s3_
 from tests.e2e.test_profiles import delete_topics
 from tests.kafka_backends import kafka_url, registry_url, require_kafka, require_registry
 
+pytestmark = pytest.mark.slow  # a live replay of two games (once per profile)
+
 GAME = 717055
 OTHER = 747175
 TYPES = ("Pitch", "PlayCompleted")
