@@ -299,12 +299,18 @@ async def test_public_routes_setting(auth_db: str) -> None:
         # a bad key is paid for from the address's bucket: empty now, so guessing meets 429
         _assert_error(await http.get("/v1/probe/read", headers={"X-API-Key": "nope"}), 429, "rate_limited")
 
-    # templates and prefixes; admin can never be public even when listed
+    # templates and prefixes (on the real routers too); admin can never be public even when listed
     async with (
-        served(auth_db, api_public_routes=["/v1/probe/stream", "/v1/admin"]) as base,
+        served(auth_db, api_public_routes=["/v1/probe/stream", "/v1/admin", "/v1/games"]) as base,
         httpx.AsyncClient(base_url=base) as http,
     ):
         assert (await http.get("/v1/probe/stream")).status_code == 200
+        r = await http.get("/v1/games")
+        assert r.status_code == 200 and r.json()["items"] == [], r.text  # an empty database
+        assert (
+            await http.get("/v1/games/1")
+        ).status_code == 404  # /v1/games/{game_pk}: covered, no such game
+        _assert_error(await http.get("/v1/players"), 401, "missing_key")
         _assert_error(await http.get("/v1/probe/read"), 401, "missing_key")
         _assert_error(await http.get("/v1/admin/keys"), 401, "missing_key")
 
