@@ -39,6 +39,7 @@ import hmac
 import ipaddress
 import json
 import random
+import re
 import secrets
 import socket
 import time
@@ -121,6 +122,15 @@ class UnsafeUrl(ValueError):
     """A URL deliveries must not go to."""
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_URLCHAR = r"(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})"
+URL_PATTERN = (
+    rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?(?:[/?]{_URLCHAR}*)?$"
+)
+URL_RE = re.compile(URL_PATTERN)
+"""An absolute http(s) URL with a DNS host name or an IP literal, no credentials and no fragment."""
+
+
 def _forbidden(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     return not ip.is_global or ip.is_multicast
@@ -141,8 +151,13 @@ def check_url(url: str) -> str:
         raise UnsafeUrl("the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrl("the URL must not contain credentials; authenticate deliveries by their signature")
-    if parts.fragment:
+    if parts.fragment or url.endswith("#"):
         raise UnsafeUrl("the URL must not have a #fragment")
+    if not URL_RE.fullmatch(url):
+        raise UnsafeUrl(
+            "not a valid http(s) URL: a host name or IP address, then an optional path and query of URL"
+            " characters (percent-encode the others; IDNA-encode international host names)"
+        )
     return url
 
 
@@ -304,6 +319,9 @@ async def post(
             None,
             True,
         )
+    except (httpx.InvalidURL, ValueError) as exc:  # a URL httpx cannot send to: permanent
+        ms = (time.perf_counter() - started) * 1000
+        return None, f"invalid URL: {type(exc).__name__}", ms, None, False
     except httpx.HTTPError as exc:
         return (
             None,

@@ -34,7 +34,11 @@ EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
 
 class WebhookIn(BaseModel):
-    url: str = Field(max_length=wh.MAX_URL, description="http(s) URL that receives the POSTs")
+    url: str = Field(
+        max_length=wh.MAX_URL,
+        description="http(s) URL that receives the POSTs (no credentials, no fragment, a public address)",
+        json_schema_extra={"format": "uri", "pattern": wh.URL_PATTERN},
+    )
     description: str | None = Field(None, max_length=200)
     event_types: list[EventType] = Field(  # type: ignore[valid-type]
         default_factory=list, max_length=len(EVENT_TYPES), description="event types to receive; empty = all"
@@ -135,7 +139,28 @@ async def _check(request: Request, url: str) -> None:
         raise ApiError(422, str(exc), "invalid_url") from exc
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookWithSecret, summary="Register a webhook")
+_ONE = {"webhook_id": "$response.body#/id"}
+_LINKS = {
+    name: {"operationId": op, "parameters": _ONE}
+    for name, op in (
+        ("GetWebhook", "get_webhook"),
+        ("DeleteWebhook", "delete_webhook"),
+        ("EnableWebhook", "enable_webhook"),
+        ("RotateSecret", "rotate_webhook_secret"),
+        ("TestWebhook", "test_webhook"),
+        ("ListDeliveries", "list_webhook_deliveries"),
+    )
+}
+
+
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=WebhookWithSecret,
+    summary="Register a webhook",
+    operation_id="create_webhook",
+    responses={201: {"description": "registered; the secret is shown only now", "links": _LINKS}},
+)
 async def create_webhook(body: WebhookIn, request: Request, conn: Conn, p: Caller) -> dict[str, Any]:
     await _check(request, body.url)
     secret = wh.new_secret()
@@ -154,7 +179,12 @@ async def create_webhook(body: WebhookIn, request: Request, conn: Conn, p: Calle
     return {**row, "secret": secret}
 
 
-@router.get("/webhooks", response_model=Page[Webhook], summary="List webhooks (yours; an admin sees all)")
+@router.get(
+    "/webhooks",
+    response_model=Page[Webhook],
+    operation_id="list_webhooks",
+    summary="List webhooks (yours; an admin sees all)",
+)
 async def list_webhooks(conn: Conn, p: Caller, params: Annotated[PageParams, Depends()]) -> dict[str, Any]:
     after = params.after(2)
     t, after_id = _cursor(after)
@@ -180,13 +210,20 @@ def _cursor(after: list[Any] | None) -> tuple[datetime | None, uuid.UUID | None]
         raise ApiError(400, "the cursor is not one this API gave out", "invalid_cursor") from None
 
 
-@router.get("/webhooks/{webhook_id}", response_model=Webhook, summary="One webhook", responses=_404)
+@router.get(
+    "/webhooks/{webhook_id}",
+    response_model=Webhook,
+    operation_id="get_webhook",
+    summary="One webhook",
+    responses=_404,
+)
 async def get_webhook(webhook_id: uuid.UUID, conn: Conn, p: Caller) -> dict[str, Any]:
     return await _own(conn, p, webhook_id)
 
 
 @router.delete(
     "/webhooks/{webhook_id}",
+    operation_id="delete_webhook",
     status_code=204,
     response_class=Response,
     summary="Delete a webhook",
@@ -201,6 +238,7 @@ async def delete_webhook(webhook_id: uuid.UUID, conn: Conn, p: Caller) -> Respon
 
 @router.post(
     "/webhooks/{webhook_id}/enable",
+    operation_id="enable_webhook",
     response_model=Webhook,
     summary="Enable a (disabled) webhook",
     responses=_404,
@@ -230,6 +268,7 @@ async def enable_webhook(webhook_id: uuid.UUID, request: Request, conn: Conn, p:
 
 @router.post(
     "/webhooks/{webhook_id}/rotate-secret",
+    operation_id="rotate_webhook_secret",
     response_model=RotatedSecret,
     summary="Replace the signing secret",
     responses=_404,
@@ -254,6 +293,7 @@ async def rotate_secret(webhook_id: uuid.UUID, request: Request, conn: Conn, p: 
 
 @router.post(
     "/webhooks/{webhook_id}/test",
+    operation_id="test_webhook",
     response_model=PingResult,
     summary="Send a ping now and report",
     responses=_404,
@@ -297,6 +337,7 @@ async def test_webhook(webhook_id: uuid.UUID, request: Request, conn: Conn, p: C
 
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
+    operation_id="list_webhook_deliveries",
     response_model=Page[Delivery],
     summary="A webhook's deliveries, newest first",
     responses=_404,
