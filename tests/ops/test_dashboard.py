@@ -121,8 +121,14 @@ async def test_local_charts_follow_this_process_metrics(served: Served) -> None:
         for _ in range(20):
             assert (await http.get("/health")).status_code == 200
             await http.get("/v1/no-such-thing")
-        await asyncio.sleep(0.7)  # a few samples after the traffic
-        body = (await http.get("/dashboard/data", params={"minutes": 5})).json()
+        t1 = time.time()
+        deadline = time.monotonic() + 15
+        while True:  # until two samples were taken after the traffic
+            body = (await http.get("/dashboard/data", params={"minutes": 5})).json()
+            times = {t for s in _panel(body, "api_rate")["series"] for t, _ in s["points"]}
+            if len([t for t in times if t > t1]) >= 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     assert body["source"] == "local"
     assert {p["id"] for p in body["panels"]} == PANEL_IDS
     for p in body["panels"]:

@@ -224,6 +224,7 @@ class Sampler:
         self.samples: deque[Sample] = deque(maxlen=size)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # cuts a wait short (stop, or a shorter interval)
         self._thread: threading.Thread | None = None
 
     def sample_now(self) -> None:
@@ -243,12 +244,19 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def set_interval(self, seconds: float) -> None:
+        if seconds < self.interval:
+            self.interval = seconds
+            self._wake.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(Exception):  # a collector failing once must not end the sampling
                 self.sample_now()
-            self._stop.wait(self.interval)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
 
 _sampler: Sampler | None = None
@@ -262,7 +270,7 @@ def get_sampler(settings: Settings) -> Sampler:
         if _sampler is None:
             _sampler = Sampler(settings.dashboard_sample_seconds, settings.dashboard_samples)
         else:
-            _sampler.interval = min(_sampler.interval, settings.dashboard_sample_seconds)
+            _sampler.set_interval(settings.dashboard_sample_seconds)
         _sampler.start()
         return _sampler
 
