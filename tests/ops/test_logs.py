@@ -56,7 +56,8 @@ def _dead_port() -> int:
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     yield
-    sts_logging.configure("json", "INFO", service="sts-test", vlogs_url="")
+    sts_logging.configure("json", "INFO", service="sts-test", vlogs_url="")  # closes the shipper
+    structlog.reset_defaults()  # later tests get structlog as they would without this module
     structlog.contextvars.clear_contextvars()
 
 
