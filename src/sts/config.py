@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     api_cache_entries: int = Field(
         default=2048, ge=0, description="bodies the API's server-side cache keeps (0 disables it)"
     )
+    api_cache_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=0, description="total size of the bodies the server-side cache keeps"
+    )
 
     # log shipping and operator dashboard (sts.logship, sts logs, /dashboard; docs/logs.md, docs/dashboard.md)
     vlogs_url: str = Field(

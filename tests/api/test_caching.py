@@ -222,6 +222,18 @@ async def test_cache_size_is_bounded_and_can_be_switched_off(deployment: Deploym
         assert len(cache) == 2
         assert (await api.http.get(f"/v1/games/{PK}/pitches")).headers["x-cache"] == "hit"
         assert (await api.http.get(f"/v1/games/{PK}")).headers["x-cache"] == "miss"  # evicted
+    async with serve_api(deployment.replayed, deployment.key, api_cache_max_bytes=20_000) as api:
+        box = await api.http.get(f"/v1/games/{PK}/boxscore")
+        pitches = await api.http.get(f"/v1/games/{PK}/pitches", params={"limit": 100})
+        assert len(box.content) < 20_000 < len(pitches.content)
+        cache = api.ctx.extras["cache"]
+        assert cache.bytes == len(box.content)  # the page is larger than the whole cache: not kept
+        assert (await api.http.get(f"/v1/games/{PK}/boxscore")).headers["x-cache"] == "hit"
+        again = await api.http.get(f"/v1/games/{PK}/pitches", params={"limit": 100})
+        assert again.headers["x-cache"] == "miss"
+        for path in ("", "/linescore", "/plays"):
+            await api.http.get(f"/v1/games/{PK}{path}")
+        assert cache.bytes <= 20_000 and cache.bytes == sum(len(e.body) for e in cache._entries.values())
     async with serve_api(deployment.replayed, deployment.key, api_cache_entries=0) as api:
         first = await api.http.get(f"/v1/games/{PK}/boxscore")
         assert first.headers["x-cache"] == "bypass" and "cache" not in api.ctx.extras

@@ -12,7 +12,8 @@ request whose ``If-None-Match`` names it gets ``304`` without a body. ``Cache-Co
 state: a final game changes rarely (5 minutes), a live one every few seconds (5 s), a scheduled one
 sometimes (60 s); ``private`` when the request carried a key, ``public`` on a public route.
 
-The server-side cache (``api_cache_entries`` bodies, least recently used dropped first; 0 disables it)
+The server-side cache (``api_cache_entries`` bodies and ``api_cache_max_bytes`` in all, least
+recently used dropped first; 0 entries disables it)
 keeps the encoded bodies of per-game resources (``game_pk`` given). It is never staler than the last
 processed event, because two things guard it:
 
@@ -91,10 +92,13 @@ class Entry:
 
 
 class ServerCache:
-    """A bounded LRU of encoded bodies, tagged by game; :meth:`on_event` drops a game's entries."""
+    """An LRU of encoded bodies bounded in count and in bytes, tagged by game; :meth:`on_event` drops
+    a game's entries."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._by_game: dict[int, set[str]] = {}
 
@@ -112,15 +116,20 @@ class ServerCache:
 
     def put(self, key: str, entry: Entry) -> None:
         self._drop(key)
+        if len(entry.body) > self.max_bytes:
+            return  # larger than the whole cache: not kept
         self._entries[key] = entry
+        self.bytes += len(entry.body)
         self._by_game.setdefault(entry.game_pk, set()).add(key)
-        while len(self._entries) > self.max_entries:
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
 
     def invalidate_game(self, game_pk: int) -> int:
         keys = self._by_game.pop(game_pk, set())
         for key in keys:
-            self._entries.pop(key, None)
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self.bytes -= len(entry.body)
         if keys:
             API_CACHE_INVALIDATIONS.inc(len(keys))
         return len(keys)
@@ -133,6 +142,7 @@ class ServerCache:
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
+            self.bytes -= len(entry.body)
             keys = self._by_game.get(entry.game_pk)
             if keys is not None:
                 keys.discard(key)
@@ -148,7 +158,9 @@ def get_cache(ctx: ApiContext) -> ServerCache | None:
     if cache is None:
         from sts.api.hub import get_hub
 
-        cache = ctx.extras["cache"] = ServerCache(ctx.settings.api_cache_entries)
+        cache = ctx.extras["cache"] = ServerCache(
+            ctx.settings.api_cache_entries, ctx.settings.api_cache_max_bytes
+        )
         hub = get_hub(ctx)
         if hub is not None:
             hub.add_listener(cache.on_event)
