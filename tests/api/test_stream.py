@@ -403,9 +403,17 @@ async def test_websocket_resume_message(live: Live) -> None:
             msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
         assert msgs[0] == {"control": "open", "position": full.events[k - 1][0]}
         assert [m["event_id"] for m in msgs[1:]] == full.ids[k:]
-        await ws.send("not json")
+        for hostile in ("not json", b"\x00\xff binary", json.dumps({"resume": 12}), "[1]"):
+            await ws.send(hostile)
+            error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert error["error"]["code"] == "bad_message" and error["error"]["status"] == 400
+        await ws.send(json.dumps({"resume": "e:1"}))
         error = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        assert error["error"]["code"] == "bad_message" and error["error"]["status"] == 400
+        assert error["error"]["code"] == "bad_position"
+        # the stream goes on after all that: a resume still works
+        await ws.send(json.dumps({"resume": full.events[-2][0]}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["control"] == "open"
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["event_id"] == full.ids[-1]
 
 
 @pytest.mark.parametrize(

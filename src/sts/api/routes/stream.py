@@ -316,20 +316,18 @@ async def _ws(ws: WebSocket, game_pk: int | None, types: str | None, last_event_
         return
     STREAM_CLIENTS.labels("websocket").inc()
     sender = asyncio.create_task(_ws_send(ws, req))
+    receive: asyncio.Future[Any] | None = None
     try:
         while True:
-            receive = asyncio.ensure_future(ws.receive_text())
+            receive = asyncio.ensure_future(ws.receive())
             done, _ = await asyncio.wait({receive, sender}, return_when=asyncio.FIRST_COMPLETED)
             if sender in done:
-                receive.cancel()
-                sender.result()
+                return  # the stream ended (dropped, or the client went away while we sent)
+            message = receive.result()
+            if message["type"] == "websocket.disconnect":
                 return
             try:
-                text = receive.result()
-            except WebSocketDisconnect:
-                return
-            try:
-                resume = json.loads(text).get("resume")
+                resume = json.loads(message.get("text") or "").get("resume")
                 if not isinstance(resume, str):
                     raise ValueError
             except (ValueError, AttributeError):
@@ -343,11 +341,15 @@ async def _ws(ws: WebSocket, game_pk: int | None, types: str | None, last_event_
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             sender = asyncio.create_task(_ws_send(ws, new))
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, OSError):
         return
     finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        for task in (sender, receive):
+            if task is not None:
+                task.cancel()
+        (outcome,) = await asyncio.gather(sender, return_exceptions=True)
+        if isinstance(outcome, Exception) and not isinstance(outcome, WebSocketDisconnect | OSError):
+            log.info("websocket stream ended by an error", error=repr(outcome))
         STREAM_CLIENTS.labels("websocket").dec()
 
 
