@@ -513,3 +513,42 @@ async def test_private_addresses_are_refused_by_default(live: Live) -> None:
     ):
         resp = await http.post("/v1/webhooks", json={"url": f"{live.receiver.url}/inward"})
     assert resp.status_code == 422 and "non-public" in resp.json()["error"]["message"]
+
+
+def _cli(*args: str) -> Any:
+    """``sts`` in this process (structlog's configuration put back: the runner's stderr closes after)."""
+    import structlog
+    from typer.testing import CliRunner
+
+    from sts.cli import _register, app
+
+    _register()
+    saved = structlog.get_config()
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        structlog.configure(**saved)
+
+
+async def test_cli_lists_disables_and_enables(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STS_DATABASE_URL", live.database_url)
+    listed = await asyncio.to_thread(_cli, "webhooks", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    plays = rows[live.subs["plays"]["id"]]
+    assert plays["delivered"] == len(live.receiver.at("/plays")) and plays["pending"] == 0
+    assert "whsec_" not in listed.stdout  # secrets are never printed
+    table = await asyncio.to_thread(_cli, "webhooks", "list")
+    assert table.exit_code == 0 and "whsec_" not in table.stdout
+    sub_id = live.subs["other_team"]["id"]
+    off = await asyncio.to_thread(_cli, "webhooks", "disable", sub_id, "--reason", "abuse report")
+    assert off.exit_code == 0, off.output
+    async with live.client() as http:
+        sub = (await http.get(f"/v1/webhooks/{sub_id}")).json()
+        assert sub["status"] == "disabled" and sub["disabled_reason"] == "abuse report"
+        assert (await asyncio.to_thread(_cli, "webhooks", "enable", sub_id)).exit_code == 0
+        assert (await http.get(f"/v1/webhooks/{sub_id}")).json()["status"] == "active"
+    dead = await asyncio.to_thread(_cli, "webhooks", "deliveries", live.subs["gone"]["id"], "--json")
+    assert dead.exit_code == 0 and {d["last_status"] for d in json.loads(dead.stdout)} == {410}
+    missing = await asyncio.to_thread(_cli, "webhooks", "enable", str(uuid.uuid4()))
+    assert missing.exit_code == 1

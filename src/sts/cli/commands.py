@@ -19,4 +19,5 @@ from sts.cli import (
     standin,  # noqa: F401
     stats,  # noqa: F401
     verify,  # noqa: F401
+    webhooks,  # noqa: F401
 )
