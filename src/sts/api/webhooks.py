@@ -250,7 +250,7 @@ class Attempt:
 
 def backoff(settings: Settings, attempt: int, retry_after: float | None = None) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-    delay = min(settings.webhook_backoff_max, settings.webhook_backoff_base * 2 ** (attempt - 1))
+    delay = float(min(settings.webhook_backoff_max, settings.webhook_backoff_base * 2 ** (attempt - 1)))
     delay *= random.uniform(0.5, 1.0)  # jitter, not security
     if retry_after is not None:
         delay = max(delay, min(retry_after, settings.webhook_backoff_max))
@@ -604,7 +604,9 @@ class Dispatcher:
                     due: list[dict[str, Any]] = []
                     if free > 0:
                         async with lock:
-                            cur = await conn.execute(_CLAIM, {"n": free, "lease": lease})
+                            cur = await conn.cursor(row_factory=dict_row).execute(
+                                _CLAIM, {"n": free, "lease": lease}
+                            )
                             due = await cur.fetchall()
                     for d in due:
                         task = asyncio.create_task(self._send(conn, lock, client, d))

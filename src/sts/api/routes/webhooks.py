@@ -40,7 +40,7 @@ class WebhookIn(BaseModel):
         json_schema_extra={"format": "uri", "pattern": wh.URL_PATTERN},
     )
     description: str | None = Field(None, max_length=200)
-    event_types: list[EventType] = Field(  # type: ignore[valid-type]
+    event_types: list[EventType] = Field(
         default_factory=list, max_length=len(EVENT_TYPES), description="event types to receive; empty = all"
     )
     game_pks: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
