@@ -110,7 +110,7 @@ def test_the_backup_was_taken_mid_game_and_lists_what_it_holds(backed: Backed) -
     assert manifest["alembic_revision"] == "0011_backups" or manifest["alembic_revision"] > "0011"
     dump = folder / "database.dump"
     assert manifest["database"]["size"] == dump.stat().st_size == backed.cli_output["dump_bytes"]
-    assert manifest["database"]["sha256"] == service._sha256(dump)
+    assert manifest["database"]["sha256"] == service.sha256_file(dump)
     assert dump.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
     lines = _inventory(folder)
     for bucket in BUCKETS:
@@ -258,10 +258,10 @@ def test_locations_and_ids() -> None:
 def test_the_pg_tools_match_the_server_version() -> None:
     dump = service.pg_tool("pg_dump", 18)
     out = subprocess.run([str(dump), "--version"], capture_output=True, text=True, check=True).stdout
-    assert service._major(out) == 18
+    assert service.pg_major(out) == 18
     with pytest.raises(service.BackupError, match="no pg_dump for PostgreSQL 99"):
         service.pg_tool("pg_dump", 99)
-    assert service._major("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)") == 15
+    assert service.pg_major("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)") == 15
 
 
 def _inventory(folder: Path) -> list[dict[str, Any]]:

@@ -25,13 +25,15 @@ import typer
 
 from sts import logging as sts_logging
 from sts.adapters.backup_target import open_target, split_backup
-from sts.bootstrap import ensure_topics, make_bus, make_store, open_backends
+from sts.bootstrap import ensure_topics, make_bus, make_store, open_database
 from sts.cli import app
 from sts.config import Settings
 from sts.db import describe
 from sts.errors import ConfigError, STSError
+from sts.events.codec import AvroCodec
 from sts.ports import EventBus, SchemaRegistry
 from sts.services import backup as service
+from sts.services import restore as restoring
 
 
 def _say(line: str) -> None:
@@ -75,22 +77,33 @@ def backup_cmd(
     was_running = settings.uses_embedded_database and (settings.pgdata / "postmaster.pid").exists()
 
     async def run() -> service.BackupResult:
-        backends = await open_backends(settings)
+        # the deployment as it is: no bucket, topic or schema is created or changed by a backup
+        database_url, embedded = open_database(settings)
         if was_running:
-            backends.embedded = None  # a live `sts run` / `sts demo` owns it: leave it running
+            embedded = None  # a live `sts run` / `sts demo` owns it: leave it running
+        store = make_store(settings)
+        bus, registry = make_bus(settings, database_url)
+        if settings.topic_prefix:
+            from sts.adapters.prefixed_bus import PrefixedEventBus
+
+            bus = PrefixedEventBus(bus, settings.topic_prefix)
         try:
             return await service.backup(
-                backends.database_url,
-                backends.store,
-                backends.bus,
-                backends.registry,
-                backends.codec,
+                database_url,
+                store,
+                bus,
+                registry,
+                AvroCodec(registry),
                 target,
-                bus_in_database=_bus_in_database(settings, backends.database_url),
+                bus_in_database=_bus_in_database(settings, database_url),
                 progress=_say,
             )
         finally:
-            await backends.aclose()
+            for close in (store.close, bus.close, registry.close):
+                with contextlib.suppress(Exception):
+                    await close()
+            if embedded is not None:
+                embedded.stop()
 
     try:
         result = asyncio.run(run())
@@ -161,7 +174,7 @@ def restore_cmd(
                     await bus.close()
                     await registry.close()
 
-            report = await service.restore(
+            report = await restoring.restore(
                 url, store, target, backup_id, open_bus=open_bus, bus_in_database=in_db, progress=_say
             )
             out: dict[str, Any] = {"restore": report.to_dict(), "into": describe(url)}
@@ -204,6 +217,8 @@ def restore_cmd(
             typer.echo(f"games with snapshots newer than the restored database: {games}")
         for problem in report["problems"]:
             typer.echo(f"  PROBLEM {problem}")
+        for warning in report["warnings"]:
+            typer.echo(f"  warning: {warning}")
         if "rebuild" in out:
             r = out["rebuild"]
             typer.echo(
