@@ -290,6 +290,30 @@ async def test_a_stalled_live_game_reaches_the_sts_receiver_within_a_minute(depl
     # the rule's threshold is 30 s of silence: nothing fires before that, and it arrives within a minute
     assert 30 <= received_at - last_update <= WITHIN, received_at - last_update
 
+    # what Prometheus holds of the pipeline's operations metrics (the catalog of docs/monitoring.md)
+    pipeline_instance = deployment.targets["pipeline"]
+    async with httpx.AsyncClient(timeout=5) as http:
+
+        async def query(expr: str) -> list[dict[str, Any]]:
+            doc = (await http.get(f"{deployment.prometheus}/api/v1/query", params={"query": expr})).json()
+            result: list[dict[str, Any]] = doc["data"]["result"]
+            return result
+
+        [fresh] = await query(
+            f'sts_game_seconds_since_update{{game_pk="{GAME}",instance="{pipeline_instance}"}}'
+        )
+        assert fresh["metric"]["phase"] == "play" and float(fresh["value"][1]) > 30
+        [latency] = await query(
+            f'sum(sts_snapshot_to_rows_seconds_count{{group="processor",instance="{pipeline_instance}"}})'
+        )
+        assert float(latency["value"][1]) > 0  # fetch -> rows committed, carried by the event headers
+        lag = await query(f'sts_consumer_lag{{instance="{pipeline_instance}"}}')
+        assert {r["metric"]["group"] for r in lag} >= {"processor", "season-stats", "moments"}
+        [published] = await query(
+            f'sum(sts_events_published_total{{topic="mlb.game-events",instance="{pipeline_instance}"}})'
+        )
+        assert float(published["value"][1]) > 0
+
     # Alertmanager holds it as active, with the same fingerprint STS recorded
     async with httpx.AsyncClient(timeout=5) as http:
         active = (await http.get(f"{deployment.alertmanager}/api/v2/alerts")).json()
