@@ -232,8 +232,8 @@ async def bus_positions(bus: EventBus) -> dict[str, Any]:
     groups: dict[str, dict[str, dict[str, int]]] = {}
     for group, topic in GROUPS.items():
         lag = await bus.lag(group, topic)
-        ends = topics[topic]
-        groups[group] = {topic: {str(p): ends[str(p)] - int(n) for p, n in sorted(lag.items())}}
+        end = topics[topic]
+        groups[group] = {topic: {str(p): end[str(p)] - int(n) for p, n in sorted(lag.items())}}
     return {"topics": topics, "groups": groups}
 
 
