@@ -150,3 +150,28 @@ async def test_a_stalled_game_keeps_serving_the_same_timecode(shared_data: Path)
             assert (await http.post("/standin/games/1/stall")).status_code == 404
     finally:
         await standin.stop()
+
+
+async def test_a_process_that_stops_scheduling_drops_its_freshness_series() -> None:
+    """When a scheduler's term ends (leadership lost, or the process stops) its games stop being ingested
+    here: their freshness series must go, or the old leader would report them stalled."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from sts.metrics import GAME_FRESHNESS
+    from sts.services.pipeline import Pipeline
+
+    async def run(stop: asyncio.Event, *, until_done: bool) -> None:
+        GAME_FRESHNESS.changed(990001, "play")  # ingested during the term
+        await stop.wait()
+
+    pipeline = Pipeline.__new__(Pipeline)
+    pipeline.scheduler = SimpleNamespace(games={990001: None, 990002: None}, run=run)  # type: ignore[assignment]
+    GAME_FRESHNESS.seen(990002, "break")
+    stop = asyncio.Event()
+    term = asyncio.create_task(pipeline._schedule(stop, False))
+    await asyncio.sleep(0.05)
+    assert {990001, 990002} <= set(GAME_FRESHNESS.tracked())
+    stop.set()
+    await term
+    assert not {990001, 990002} & set(GAME_FRESHNESS.tracked())

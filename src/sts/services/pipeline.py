@@ -19,7 +19,7 @@ import structlog
 from sts.adapters.mlb_client import MLBClient
 from sts.bootstrap import Backends
 from sts.clock import Clock
-from sts.metrics import CONSUMER_LAG
+from sts.metrics import CONSUMER_LAG, GAME_FRESHNESS
 from sts.moments.baselines import LahmanFeedBaselines
 from sts.moments.consumer import GROUP as MOMENTS_GROUP
 from sts.moments.consumer import moments_consumer
@@ -124,6 +124,15 @@ class Pipeline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
 
+    async def _schedule(self, stop: asyncio.Event, until_done: bool) -> None:
+        """The scheduler for one term; when it ends (stopped, or leadership lost) this process no longer
+        ingests, so its per-game freshness series go (the new leader's start with its first poll)."""
+        try:
+            await self.scheduler.run(stop, until_done=until_done)
+        finally:
+            for game_pk in list(self.scheduler.games):
+                GAME_FRESHNESS.forget(game_pk)
+
     async def run(self, stop: asyncio.Event, *, until_done: bool = False) -> None:
         """Run scheduler and processor until ``stop`` (or until every game is Final and processed)."""
         proc_stop = asyncio.Event()
@@ -140,10 +149,10 @@ class Pipeline:
         ]
         try:
             if self.leader is None:
-                await self.scheduler.run(stop, until_done=until_done)
+                await self._schedule(stop, until_done)
             else:
                 await run_while_leading(
-                    self.leader, stop, lambda term_stop: self.scheduler.run(term_stop, until_done=until_done)
+                    self.leader, stop, lambda term_stop: self._schedule(term_stop, until_done)
                 )
             if until_done and not stop.is_set():
                 # every game is Final and ingested: wait until the consumers have caught up
