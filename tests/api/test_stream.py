@@ -316,6 +316,12 @@ def test_sse_client_receives_every_pitch_and_play_in_order(live: Live) -> None:
     assert len({pos for pos, _ in got.events}) == len(got.events)
     for pos, e in got.events:
         assert offsets_in(pos)[e["partition"]] == e["offset"] + 1
+    # positions also advance in the partitions the filter skips (the other game's), so a resume from
+    # the last one has nothing of the other game to read again
+    other = {e["partition"] for _, e in live.clients["everything"].events if e["game_pk"] == OTHER}
+    (other_partition,) = other
+    assert other_partition != got.events[-1][1]["partition"]
+    assert offsets_in(got.events[-1][0])[other_partition] > 0
 
 
 def offsets_in(position: str) -> list[int]:

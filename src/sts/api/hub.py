@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import decimal
 import json
@@ -29,7 +30,7 @@ from typing import Any
 import structlog
 
 from sts.api.context import ApiContext
-from sts.api.positions import STREAM_TOPICS, Vector
+from sts.api.positions import STREAM_TOPICS, Vector, encode
 from sts.errors import STSError
 from sts.ports import Record
 
@@ -49,6 +50,9 @@ class HubEvent:
     payload: dict[str, Any]  # the decoded event
     timestamp_ms: int = 0  # when the bus stored it
     data: str = field(default="", repr=False)  # the JSON sent to stream clients (without position)
+    # set by the fan-out: the hub's position after this event (and its encoded form)
+    vector: Vector | None = field(default=None, repr=False)
+    position: str = field(default="", repr=False)
 
 
 def _json_default(value: Any) -> Any:
@@ -252,7 +256,7 @@ class EventHub:
             payload,
             record.timestamp_ms,
         )
-        return HubEvent(**{**ev.__dict__, "data": event_json(ev)})
+        return dataclasses.replace(ev, data=event_json(ev))
 
     async def dispatch(self, record: Record) -> None:
         ev = await self.decode(record)
@@ -260,6 +264,10 @@ class EventHub:
         self.last_event_monotonic = time.monotonic()
         if ev is None:
             return
+        # every record before this one has been offered to every subscriber: the hub's position is a
+        # valid resume position after this event for any client that was live when it was fanned out
+        snapshot = self.snapshot()
+        ev = dataclasses.replace(ev, vector=snapshot, position=encode(snapshot))
         for fn in self._listeners:
             try:
                 fn(ev)

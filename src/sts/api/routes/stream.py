@@ -101,6 +101,10 @@ async def stream_items(req: StreamRequest) -> AsyncIterator[list[Item]]:
     position up to the end of the log as of that read (which is at or past the hub's position); the
     buffered live records at or before what it was sent are skipped by offset. So nothing is missed
     and nothing is sent twice; order holds per partition (thus per game), as on the bus.
+
+    A live event's position is the hub's position after it (every record before it was offered to
+    this client first), merged with what a resume's replay read further; so positions advance in
+    every partition, even in those a filter skips, and a later resume replays little.
     """
     hub, ctx = req.hub, req.ctx
     sub = hub.subscribe(req.game_pk, req.types)
@@ -121,6 +125,9 @@ async def stream_items(req: StreamRequest) -> AsyncIterator[list[Item]]:
                             batch = []
             if batch:
                 yield batch
+        # a new client starts at the hub's position, which every later event's hub position covers; a
+        # resumed one may have read further than the hub has fanned out yet
+        ahead = req.resume is not None
         heartbeat = ctx.settings.stream_heartbeat_seconds
         while True:
             try:
@@ -138,10 +145,21 @@ async def stream_items(req: StreamRequest) -> AsyncIterator[list[Item]]:
                     items.append(Item("dropped", encode(vector), reason=sub.dropped))
                     yield items
                     return
-                offsets = vector.setdefault(ev.topic, {})
-                if ev.offset < offsets.get(ev.partition, 0):
+                if ev.offset < vector.get(ev.topic, {}).get(ev.partition, 0):
                     continue  # already sent from the replay
-                offsets[ev.partition] = ev.offset + 1
+                assert ev.vector is not None
+                if not ahead:  # the common case: the hub's position after the event is the client's
+                    vector = ev.vector
+                    items.append(Item("event", ev.position, ev))
+                    continue
+                # the replay went further than the hub had got in some partition: merge
+                vector = {t: dict(v) for t, v in vector.items()}
+                for topic, offsets in ev.vector.items():
+                    mine = vector.setdefault(topic, {})
+                    for p, o in offsets.items():
+                        if o > mine.get(p, 0):
+                            mine[p] = o
+                ahead = vector != ev.vector
                 items.append(Item("event", encode(vector), ev))
             if items:
                 yield items
