@@ -163,16 +163,24 @@ class Settings(BaseSettings):
     api_rate_limit_prefix: str = Field(default="sts:rl:", description="prefix of the rate-limit Redis keys")
 
     # webhooks and exports (sts.api.webhooks, sts.exports; docs/webhooks.md, docs/exports.md)
-    webhooks_enabled: bool = Field(default=True, description="run the webhook dispatcher in API processes with a bus")
+    webhooks_enabled: bool = Field(
+        default=True, description="run the webhook dispatcher in API processes with a bus"
+    )
     webhook_group: str = Field(default="webhooks", description="consumer group of the webhook dispatcher")
     webhook_timeout: float = Field(default=10.0, description="seconds a receiver has to answer one delivery")
     webhook_max_attempts: int = Field(default=8, description="attempts of one delivery before it is given up")
-    webhook_backoff_base: float = Field(default=2.0, description="seconds before the first retry (doubles each time)")
-    webhook_backoff_max: float = Field(default=3600.0, description="longest wait between two attempts (seconds)")
+    webhook_backoff_base: float = Field(
+        default=2.0, description="seconds before the first retry (doubles each time)"
+    )
+    webhook_backoff_max: float = Field(
+        default=3600.0, description="longest wait between two attempts (seconds)"
+    )
     webhook_disable_after: int = Field(
         default=5, description="deliveries given up in a row after which a subscription is disabled"
     )
-    webhook_poll_interval: float = Field(default=1.0, description="seconds the sender waits when nothing is due")
+    webhook_poll_interval: float = Field(
+        default=1.0, description="seconds the sender waits when nothing is due"
+    )
     webhook_concurrency: int = Field(default=8, description="deliveries one API process sends at once")
     webhook_allow_private: bool = Field(
         default=False, description="allow webhook URLs that resolve to loopback/private/link-local addresses"

@@ -8,7 +8,8 @@ Written by :mod:`sts.api.webhooks` (the dispatcher) and :mod:`sts.api.routes.web
 - ``webhook_subscriptions``: one row per registered URL. ``owner_key_id`` is the API key that created it
   (NULL for one made by an operator or on a public deployment); ``secret`` signs the deliveries (shown once
   at creation and on rotation, never logged); after a rotation ``previous_secret`` signs them too until
-  ``previous_secret_until``, so receivers can switch without losing deliveries; the filter is three arrays, each empty meaning "any":
+  ``previous_secret_until``, so receivers can switch without losing deliveries; the filter is three
+  arrays, each empty meaning "any":
   ``event_types`` (Avro record names: Pitch, PlayCompleted…), ``game_pks`` and ``team_ids`` (a game
   matches when its home or away team is listed). ``status`` is ``active`` or ``disabled`` (with
   ``disabled_reason``); ``consecutive_failures`` counts deliveries given up in a row (a success resets it).
