@@ -111,10 +111,13 @@ def _case_name(item: dict[str, Any]) -> str:
     return " ".join(parts) or "-"
 
 
-def parameters(line: dict[str, Any]) -> dict[str, float]:
-    """The workload parameters of a line (:data:`PARAMS`, outside the case lists)."""
+def parameters(line: dict[str, Any]) -> dict[str, Any]:
+    """The workload parameters of a line: the numbers named in :data:`PARAMS` and the text fields
+    (``"to": "s3"``), outside the case lists."""
     scalars = {k: v for k, v in line.items() if k not in META and not isinstance(v, list)}
-    return {m: v for m, v in _flatten(scalars) if m.rsplit(".", 1)[-1] in PARAMS}
+    found: dict[str, Any] = {m: v for m, v in _flatten(scalars) if m.rsplit(".", 1)[-1] in PARAMS}
+    found.update({k: v for k, v in scalars.items() if isinstance(v, str)})
+    return found
 
 
 def cases(line: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -142,7 +145,7 @@ class Run:
     commit: str
     at: str
     load: float | None
-    params: dict[str, float]
+    params: dict[str, Any]
     cases: dict[str, dict[str, float]]
 
 
@@ -245,7 +248,7 @@ def compare(
             }
             if changed:
                 what = ", ".join(
-                    f"{k} {a:g} → {b:g}" for k, (a, b) in sorted(changed.items()) if a is not None
+                    f"{k} {_fmt(a)} → {_fmt(b)}" for k, (a, b) in sorted(changed.items()) if a is not None
                 )
                 report.notes.append(f"{path.name} {bench}: parameters differ ({what}): not compared")
                 continue
@@ -288,6 +291,10 @@ def scripts_without_results(folder: Path = BENCH) -> list[str]:
         if ".jsonl" not in script.read_text():
             missing.append(script.name)
     return missing
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _line(change: Change) -> str:

@@ -87,6 +87,13 @@ def test_runs_with_other_parameters_are_not_compared(compare: ModuleType, tmp_pa
     report = compare.compare([path], threshold=0.10)
     assert report.regressions == [] and report.compared == 0
     assert any("parameters differ (wrk.connections 32 → 1000)" in note for note in report.notes)
+    to_s3 = write(
+        tmp_path / "dr.jsonl",
+        {"bench": "dr", "to": "folder", "restore_s": 10.0},
+        {"bench": "dr", "to": "s3", "restore_s": 30.0},
+    )
+    notes = compare.compare([to_s3], threshold=0.10).notes
+    assert notes == ["dr.jsonl dr: parameters differ (to folder → s3): not compared"]
 
 
 def test_baselines_previous_first_and_a_commit(compare: ModuleType, tmp_path: Path) -> None:
