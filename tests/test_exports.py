@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import pyarrow.parquet as pq
 import pytest
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from sts import exports
@@ -233,6 +234,7 @@ async def api(replayed: Replayed, admin_key: str | None) -> AsyncIterator[Api]:
 
 
 async def test_api_streams_every_format(api: Api, replayed: Replayed) -> None:
+    before = REGISTRY.get_sample_value("sts_export_rows_total", {"dataset": "pitches", "format": "csv"}) or 0
     for fmt, media in (("csv", "text/csv"), ("jsonl", "application/x-ndjson"),
                        ("parquet", "application/vnd.apache.parquet")):  # fmt: skip
         resp = await api.http.get("/v1/exports/pitches", params={"format": fmt, "game_pk": GAME})
@@ -241,6 +243,9 @@ async def test_api_streams_every_format(api: Api, replayed: Replayed) -> None:
         assert resp.headers["content-disposition"] == f'attachment; filename="pitches-g{GAME}.{fmt}"'
         direct = await export_bytes(replayed.database_url, "pitches", fmt, exports.Filters(game_pk=GAME))
         assert _same(read_back(fmt, resp.content), read_back(fmt, direct))
+        rows = len(read_back(fmt, direct))
+    after = REGISTRY.get_sample_value("sts_export_rows_total", {"dataset": "pitches", "format": "csv"}) or 0
+    assert rows > 0 and after - before == 2 * rows  # the API's CSV export and the direct one
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -348,6 +349,11 @@ async def test_a_500_is_retried_after_a_backoff_and_then_delivered(live: Live) -
     async with live.client() as http:
         sub = (await http.get(f"/v1/webhooks/{live.subs['flaky']['id']}")).json()
     assert sub["status"] == "active" and sub["consecutive_failures"] == 0
+    # the attempts are counted by outcome (this process serves both API apps, so it saw all of them)
+    counted = {o: REGISTRY.get_sample_value("sts_webhook_deliveries_total", {"outcome": o}) or 0
+               for o in ("delivered", "failed", "gave_up")}  # fmt: skip
+    assert counted["failed"] >= len(wanted) and counted["delivered"] >= len(live.expected) + 2 * len(wanted)
+    assert counted["gave_up"] >= 2
 
 
 async def test_an_endpoint_that_always_fails_gets_its_subscription_disabled(live: Live) -> None:
