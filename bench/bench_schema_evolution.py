@@ -4,15 +4,18 @@ Every Pitch event derived from the recorded final feeds (``../shared/data/mlb``)
 binary with Pitch v1 (``schemas/history/Pitch.v1.avsc``, the review fields left out) and with v2, then
 read back four ways: same version (v1→v1, v2→v2), an old consumer (written v2, read with v1) and a
 new consumer (written v1, read with v2: defaults filled). No registry or bus: this measures the Avro
-part only. Run: ``uv run python bench/bench_schema_evolution.py [--repeat N]``.
+part only. Run: ``uv run python bench/bench_schema_evolution.py [--repeat N]``; appends one JSON line to
+``bench/results/schema_evolution.jsonl``.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
@@ -58,13 +61,28 @@ def main() -> None:
     n, b1, b2 = len(payloads), sum(map(len, as_v1)), sum(map(len, as_v2))
     print(f"commit {git_commit(short=True)}: {len(FINAL_FEEDS)} recorded final games, {n} Pitch events")
     print(f"bytes: v1 {b1} ({b1 / n:.1f}/event), v2 {b2} ({b2 / n:.1f}/event), +{(b2 - b1) / n:.1f} B/event")
+    runs = []
     for label, values, writer, reader in (
         ("v1 -> v1", as_v1, v1, None),
         ("v2 -> v2", as_v2, v2, None),
         ("v2 -> v1 (old consumer)", as_v2, v2, v1),
         ("v1 -> v2 (new consumer)", as_v1, v1, v2),
     ):
-        print(f"decode {label:<24} {timed_decode(values, writer, reader, args.repeat):6.1f} µs/event")
+        micros = timed_decode(values, writer, reader, args.repeat)
+        print(f"decode {label:<24} {micros:6.1f} µs/event")
+        runs.append({"case": label, "decode_us": round(micros, 2)})
+    line = {
+        "bench": "schema_evolution",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "games": len(FINAL_FEEDS),
+        "events": n,
+        "v1_bytes_per_event": round(b1 / n, 2),
+        "v2_bytes_per_event": round(b2 / n, 2),
+        "runs": runs,
+    }
+    with (REPO / "bench" / "results" / "schema_evolution.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ PARAMS = {
 }
 HIGHER = re.compile(r"(per_s|per_second|_rps|^rps|throughput|fraction|ratio_hit|hit_ratio|speedup)$")
 LOWER = re.compile(
-    r"(_ms|_s|seconds|latency|p50|p90|p95|p99|_max|mib|_mb_rss|bytes_per|errors|missing|failed|failures"
+    r"(_ms|_us|_s|seconds|latency|p50|p90|p95|p99|_max|mib|_mb_rss|bytes_per_event|errors|missing|failed|failures"
     r"|non_2xx|rejected|lost)$|^(p\d\d|max_ms|min_ms)"
 )
 
