@@ -533,9 +533,14 @@ async def test_the_api_starts_without_the_bus_and_streams_once_it_is_there(
             assert (await http.get("/health")).status_code == 200
             r = await http.get("/v1/stream/games")
             assert r.status_code == 503 and r.json()["error"]["code"] == "stream_not_ready"
-            await asyncio.to_thread(migrate, pg_url)
             hub = get_hub(ctx)
             assert hub is not None
+            # a resume needs the bus's end offsets: its failure is a 503 too, not a 500
+            hub.started.set()
+            r = await http.get("/v1/stream/games", headers={"Last-Event-ID": "e:0;m:0"})
+            assert r.status_code == 503 and r.json()["error"]["code"] == "bus_unavailable"
+            hub.started.clear()
+            await asyncio.to_thread(migrate, pg_url)
             await asyncio.wait_for(hub.started.wait(), 20)
             msgs = await read_sse(f"{server.url}/v1/stream/games", n=1)
             assert msgs[0]["event"] == "open"

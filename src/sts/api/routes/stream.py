@@ -31,6 +31,7 @@ from sts.api.deps import require
 from sts.api.errors import ApiError, ErrorBody
 from sts.api.hub import EventHub, HubEvent, get_hub
 from sts.api.positions import STREAM_TOPICS, PositionError, Vector, decode, encode
+from sts.errors import STSError
 from sts.metrics import STREAM_CLIENTS, STREAM_EVENTS_SENT
 
 log = structlog.get_logger(__name__)
@@ -203,7 +204,11 @@ async def open_stream(
     # a game need not be known yet: a client may connect before the schedule brings it
     resume: Vector | None = None
     if last_event_id is not None:
-        ends = {topic: await ctx.bus.end_offsets(topic) for topic in STREAM_TOPICS.values()}
+        try:
+            ends = {topic: await ctx.bus.end_offsets(topic) for topic in STREAM_TOPICS.values()}
+        except STSError as exc:
+            log.warning("stream resume: the event bus cannot be reached", error=str(exc))
+            raise ApiError(503, "the event bus cannot be reached now; try again", "bus_unavailable") from None
         try:
             resume = decode(last_event_id, ends)
         except PositionError as exc:
