@@ -96,6 +96,7 @@ def backup_cmd(
                 AvroCodec(registry),
                 target,
                 bus_in_database=_bus_in_database(settings, database_url),
+                groups=service.consumer_groups(getattr(settings, "webhook_group", None)),
                 progress=_say,
             )
         finally:

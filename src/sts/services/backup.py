@@ -68,8 +68,20 @@ MANIFEST = "manifest.json"
 DUMP = "database.dump"
 INVENTORY = "objects.jsonl.gz"
 TOPICS = (TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS, TOPIC_GAME_EVENTS_DLQ, TOPIC_SNAPSHOTS_DLQ)
-# the consumer groups of the pipeline and the topic each reads (tests/replay checks the pipeline's list)
-GROUPS = {"processor": TOPIC_GAME_EVENTS, STATS_GROUP: TOPIC_GAME_EVENTS, MOMENTS_GROUP: TOPIC_GAME_EVENTS}
+# the consumer groups of the pipeline and the topics each reads (tests/replay checks the pipeline's list)
+GROUPS: dict[str, tuple[str, ...]] = {
+    "processor": (TOPIC_GAME_EVENTS,),
+    STATS_GROUP: (TOPIC_GAME_EVENTS,),
+    MOMENTS_GROUP: (TOPIC_GAME_EVENTS,),
+}
+
+
+def consumer_groups(webhook_group: str | None) -> dict[str, tuple[str, ...]]:
+    """:data:`GROUPS` and the webhook dispatcher's group (it runs in API processes)."""
+    if not webhook_group:
+        return dict(GROUPS)
+    return {**GROUPS, webhook_group: (TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS)}
+
 
 Progress = Callable[[str], None]
 
@@ -223,18 +235,20 @@ async def inventory(store: ObjectStore, dest: Path) -> dict[str, dict[str, Any]]
     return buckets
 
 
-async def bus_positions(bus: EventBus) -> dict[str, Any]:
+async def bus_positions(bus: EventBus, groups: dict[str, tuple[str, ...]] = GROUPS) -> dict[str, Any]:
     """Per topic the end offset of every partition; per group its committed offsets (end − lag)."""
     topics: dict[str, dict[str, int]] = {}
     for topic in TOPICS:
         ends = await bus.end_offsets(topic)
         topics[topic] = {str(p): int(o) for p, o in sorted(ends.items())}
-    groups: dict[str, dict[str, dict[str, int]]] = {}
-    for group, topic in GROUPS.items():
-        lag = await bus.lag(group, topic)
-        end = topics[topic]
-        groups[group] = {topic: {str(p): end[str(p)] - int(n) for p, n in sorted(lag.items())}}
-    return {"topics": topics, "groups": groups}
+    committed: dict[str, dict[str, dict[str, int]]] = {}
+    for group, reads in groups.items():
+        committed[group] = {}
+        for topic in reads:
+            lag = await bus.lag(group, topic)
+            end = topics[topic]
+            committed[group][topic] = {str(p): end[str(p)] - int(n) for p, n in sorted(lag.items())}
+    return {"topics": topics, "groups": committed}
 
 
 async def registry_contents(registry: SchemaRegistry, codec: AvroCodec) -> dict[str, list[dict[str, Any]]]:
@@ -304,6 +318,7 @@ async def backup(
     target: BackupTarget,
     *,
     bus_in_database: bool,
+    groups: dict[str, tuple[str, ...]] = GROUPS,
     progress: Progress | None = None,
 ) -> BackupResult:
     """Take one backup into ``target`` and record it in the ``backups`` table (see the module doc)."""
@@ -322,7 +337,7 @@ async def backup(
             with tempfile.TemporaryDirectory(prefix="sts-backup-") as tmp:
                 work = Path(tmp)
                 say(f"backup {backup_id}: bus positions and registry")
-                positions = await bus_positions(bus)  # before the dump: see the module doc
+                positions = await bus_positions(bus, groups)  # before the dump: see the module doc
                 subjects = await registry_contents(registry, codec)
                 say(f"backup {backup_id}: dumping the database")
                 dump = work / DUMP
