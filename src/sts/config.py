@@ -213,6 +213,11 @@ class Settings(BaseSettings):
     )
     alert_forward_timeout: float = Field(default=5.0, description="seconds the forward URL has to answer")
 
+    # backups (sts backup, sts restore; docs/backup.md)
+    pg_bindir: str = Field(
+        default="", description="folder with pg_dump/pg_restore of the server's version; empty = look them up"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

