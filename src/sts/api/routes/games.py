@@ -32,8 +32,26 @@ Id = Annotated[int | None, Query(ge=1, le=BIGINT)]
 Code = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_ -]{1,64}$")]
 State = Literal["Preview", "Live", "Final"]
 MAX_DAYS = 366
+CACHE_HEADERS = {
+    "ETag": {
+        "description": "the body's tag; send it back in If-None-Match",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "by the game's state (docs/api.md)",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "X-Cache": {
+        "description": "hit / miss: the server-side cache; bypass: not kept there",
+        "required": True,
+        "schema": {"type": "string", "enum": ["hit", "miss", "bypass"]},
+    },
+}
 CACHED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not Modified: the If-None-Match names the current ETag"}
+    200: {"headers": CACHE_HEADERS},
+    304: {"description": "Not Modified: the If-None-Match names the current ETag", "headers": CACHE_HEADERS},
 }
 ONE_GAME: dict[int | str, dict[str, Any]] = {
     **CACHED,
