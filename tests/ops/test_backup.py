@@ -32,6 +32,7 @@ from sts.errors import ConfigError
 from sts.metrics import BACKUP_LAST_SUCCESS
 from sts.ports import BUCKET_CURRENT, BUCKET_LIVE, BUCKETS, TOPIC_GAME_EVENTS
 from sts.services import backup as service
+from sts.services.processor import Processor
 from tests.conftest import _fresh_database
 from tests.ops.backup_live import checksums, plays_and_status, run_live
 
@@ -50,6 +51,7 @@ class Backed:
     cli_output: dict[str, Any]
     plays_at_backup: int
     pg_server: EmbeddedPostgres
+    groups_running: set[str]
 
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.location / self.backup_id / "manifest.json").read_text())
@@ -94,8 +96,9 @@ async def backed(
         proc = live.during
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = json.loads(proc.stdout)
+        running = {c.group for c in vars(live.pipeline).values() if isinstance(c, Processor)}
         yield Backed(
-            settings, backends, env, location, out["backup_id"], out, live.plays_at_during, pg_server
+            settings, backends, env, location, out["backup_id"], out, live.plays_at_during, pg_server, running
         )
     finally:
         await backends.aclose()
@@ -128,6 +131,13 @@ def test_the_backup_was_taken_mid_game_and_lists_what_it_holds(backed: Backed) -
     assert manifest["registry"]["subjects"]  # the embedded registry's subjects, each with its schema
     for versions in manifest["registry"]["subjects"].values():
         assert all(json.loads(v["schema"])["type"] == "record" for v in versions)
+
+
+def test_the_backup_records_every_consumer_group_the_pipeline_runs(backed: Backed) -> None:
+    """A consumer group added to the pipeline must be added to ``GROUPS`` too, or a restore would not
+    place it (and on new topics it could skip or repeat events)."""
+    assert backed.groups_running == set(service.GROUPS)
+    assert set(backed.manifest()["bus"]["groups"]) == set(service.consumer_groups("webhooks"))
 
 
 async def test_the_backup_is_recorded_and_exported_as_a_metric(backed: Backed) -> None:

@@ -68,7 +68,8 @@ MANIFEST = "manifest.json"
 DUMP = "database.dump"
 INVENTORY = "objects.jsonl.gz"
 TOPICS = (TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS, TOPIC_GAME_EVENTS_DLQ, TOPIC_SNAPSHOTS_DLQ)
-# the consumer groups of the pipeline and the topics each reads (tests/replay checks the pipeline's list)
+# the consumer groups of the pipeline and the topics each reads (tests/ops/test_backup.py checks the list
+# against the pipeline's)
 GROUPS: dict[str, tuple[str, ...]] = {
     "processor": (TOPIC_GAME_EVENTS,),
     STATS_GROUP: (TOPIC_GAME_EVENTS,),
