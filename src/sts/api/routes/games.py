@@ -27,7 +27,7 @@ router = APIRouter(tags=["games"], dependencies=[Depends(require("read"))])
 
 Conn = Annotated[psycopg.AsyncConnection[Any], Depends(db)]
 BIGINT = 2**63 - 1
-GamePk = Annotated[int, Path(ge=-BIGINT, le=BIGINT, description="MLB's gamePk")]
+GamePk = Annotated[int, Path(ge=-BIGINT, le=BIGINT, description="MLB's gamePk", examples=[747175])]
 Id = Annotated[int | None, Query(ge=1, le=BIGINT)]
 Code = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_ -]{1,64}$")]
 State = Literal["Preview", "Live", "Final"]
