@@ -206,7 +206,7 @@ class Settings(BaseSettings):
     # metrics and alerting (sts.http.targets, routes/alerts.py; docs/monitoring.md)
     metrics_targets_dir: Path | None = Field(
         default=None,
-        description="folder where each serving process writes its Prometheus file_sd target file; None = none",
+        description="folder where each serving process writes its Prometheus file_sd target; None = none",
     )
     alert_forward_url: str = Field(
         default="", description="URL every Alertmanager payload received by STS is forwarded to; empty = none"
