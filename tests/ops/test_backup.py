@@ -296,3 +296,22 @@ def _quiet_logs() -> Iterator[None]:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     yield
+
+
+async def test_restore_into_a_new_embedded_deployment(backed: Backed, tmp_path: Path) -> None:
+    """No database URL: the restore starts an embedded PostgreSQL in a new data folder, restores into
+    it, and stops it again (it started it)."""
+    env = {k: v for k, v in backed.env.items() if k != "STS_DATABASE_URL"}
+    env["STS_DATA_DIR"] = str(tmp_path / "new")
+    proc = await _in_thread(sts, env, "restore", "--from", f"{backed.location}/latest", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["restore"]["backup_id"] == backed.backup_id
+    pgdata = tmp_path / "new" / "pgdata"
+    assert not (pgdata / "postmaster.pid").exists()  # stopped: the command had started it
+    server = EmbeddedPostgres(pgdata)
+    url = server.start()
+    try:
+        plays, final = await plays_and_status(url, GAME)
+        assert plays >= backed.plays_at_backup and not final
+    finally:
+        server.stop()

@@ -155,8 +155,10 @@ def restore_cmd(
         if not url:
             from sts.adapters.embedded_pg import EmbeddedPostgres
 
-            embedded = EmbeddedPostgres(settings.pgdata)
-            url = embedded.start()
+            was_running = (settings.pgdata / "postmaster.pid").exists()
+            server = EmbeddedPostgres(settings.pgdata)
+            url = server.start()
+            embedded = None if was_running else server  # one someone else started keeps running
         store = make_store(settings)
         try:
             await store.ensure_buckets()
