@@ -30,32 +30,9 @@ URL="http://127.0.0.1:$STS_ALERTMANAGER_PORT"
 KEY_FILE="$STS_CACHE_DIR/alertmanager/sts-api-key"
 BIN=prometheus-alertmanager  # Debian's name for the alertmanager binary
 
-# apt-get install without letting the package start its own daemon on 9093 (Kafka's controller port),
-# waiting for the dpkg lock of a parallel install.
-apt_install() {
-  [ "$(id -u)" -eq 0 ] || sts_die "$* is not installed and this is not root"
-  sts_log "installing $* with apt-get"
-  local policy=/usr/sbin/policy-rc.d created=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  # other service scripts may be installing in parallel (.ci/run) and their apt-get does not wait for
-  # the lock: let them finish first, and skip the list update when the package is already known
-  local i
-  for ((i = 0; i < 300; i++)); do pgrep -x 'apt-get|dpkg' >/dev/null || break; sleep 1; done
-  local rc=0
-  if ! apt-cache policy "$@" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || rc=$?
-  fi
-  [ "$rc" -eq 0 ] && { apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >&2 || rc=$?; }
-  [ "$created" -eq 1 ] && rm -f "$policy"
-  return "$rc"
-}
-
 install() {
   command -v "$BIN" >/dev/null && command -v amtool >/dev/null && return 0
-  apt_install prometheus-alertmanager
+  sts_apt_install prometheus-alertmanager
 }
 
 ready() { curl -fsS --max-time 2 "$URL/-/ready" >/dev/null 2>&1; }

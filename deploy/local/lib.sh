@@ -19,6 +19,7 @@
 #   sts_port_open HOST PORT             status 0 if a TCP connect to HOST:PORT succeeds
 #   sts_wait_until SECONDS DESC CMD...  run CMD every 0.5 s until it succeeds or SECONDS pass
 #   sts_elapsed_since START_NS          print seconds (1 decimal) since a `date +%s%N` stamp
+#   sts_apt_install PKG...              apt-get install PKG (root only) without starting its daemon
 
 # Repo root, from this file's own location (deploy/local/lib.sh -> ../..).
 STS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -116,3 +117,28 @@ sts_elapsed_since() {
   now="$(date +%s%N)"
   awk -v a="$1" -v b="$now" 'BEGIN { printf "%.1f\n", (b - a) / 1e9 }'
 }
+
+# sts_apt_install PKG... : apt-get install PKG without letting the package start its own daemon (its
+# default port may be taken: Alertmanager's 9093 is Kafka's controller here, Debian's redis-server is on
+# ours), waiting for the dpkg lock of a parallel install by another service script.
+sts_apt_install() {
+  [ "$(id -u)" -eq 0 ] || sts_die "$* is not installed and this is not root"
+  sts_log "installing $* with apt-get"
+  local policy=/usr/sbin/policy-rc.d created=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # other service scripts may be installing in parallel (.ci/run) and their apt-get does not wait for
+  # the lock: let them finish first, and skip the list update when the package is already known
+  local i
+  for ((i = 0; i < 300; i++)); do pgrep -x 'apt-get|dpkg' >/dev/null || break; sleep 1; done
+  local rc=0
+  if ! apt-cache policy "$@" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || rc=$?
+  fi
+  [ "$rc" -eq 0 ] && { apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >&2 || rc=$?; }
+  [ "$created" -eq 1 ] && rm -f "$policy"
+  return "$rc"
+}
+

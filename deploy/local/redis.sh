@@ -24,20 +24,9 @@ set -euo pipefail
 NAME=redis
 URL="redis://127.0.0.1:$STS_REDIS_PORT/0"
 
-# apt-get install without letting the package start Debian's own redis-server service on our port.
 install() {
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
-  [ "$(id -u)" -eq 0 ] || sts_die "redis-server is not installed and this is not root"
-  sts_log "installing redis-server with apt-get"
-  local policy=/usr/sbin/policy-rc.d created=0 rc=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || rc=$?
-  [ "$rc" -eq 0 ] && { apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends redis-server >&2 || rc=$?; }
-  [ "$created" -eq 1 ] && rm -f "$policy"
-  return "$rc"
+  sts_apt_install redis-server
 }
 
 ping() { [ "$(redis-cli -h 127.0.0.1 -p "$STS_REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
