@@ -130,19 +130,35 @@ def main() -> None:
         root.chmod(0o755)
         figures = asyncio.run(run(snapshots, root))
 
-    print(f"{figures['snapshots']} snapshots of {figures['games']} games ({figures['megabytes']} MB), "
-          f"{figures['events']} events")
-    print(f"ingest+normalize: {figures['ingest_normalize_per_s']:>8} snapshots/s   "
-          f"p50 {figures['ingest_normalize_ms_p50']:>7} ms   p95 {figures['ingest_normalize_ms_p95']:>7} ms")
-    print(f"parse only:       {figures['parse_only_per_s']:>8} snapshots/s   "
-          f"p50 {figures['parse_only_ms_p50']:>7} ms   p95 {figures['parse_only_ms_p95']:>7} ms")
+    print(
+        f"{figures['snapshots']} snapshots of {figures['games']} games ({figures['megabytes']} MB), "
+        f"{figures['events']} events"
+    )
+    print(
+        f"ingest+normalize: {figures['ingest_normalize_per_s']:>8} snapshots/s   "
+        f"p50 {figures['ingest_normalize_ms_p50']:>7} ms   p95 {figures['ingest_normalize_ms_p95']:>7} ms"
+    )
+    print(
+        f"parse only:       {figures['parse_only_per_s']:>8} snapshots/s   "
+        f"p50 {figures['parse_only_ms_p50']:>7} ms   p95 {figures['parse_only_ms_p95']:>7} ms"
+    )
     print(f"ratio (ingest+normalize / parse): p50 {figures['ratio_p50']}x, mean {figures['ratio_mean']}x")
 
     commit = git_commit(short=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with open(args.results, "a") as f:
-        f.write(json.dumps({"bench": "ingest", "at": datetime.now(UTC).isoformat(), "commit": commit,
-                            "step": args.step, **figures}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "bench": "ingest",
+                    "at": datetime.now(UTC).isoformat(),
+                    "commit": commit,
+                    "step": args.step,
+                    **figures,
+                }
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

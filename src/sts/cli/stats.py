@@ -34,10 +34,13 @@ app.add_typer(stats_app, name="stats")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
 SeasonOpt = Annotated[int, typer.Option("--season", help="season, e.g. 2024")]
-STAT_HELP = ("AVG OBP SLG OPS ISO BABIP K% BB% wOBA wRAA wRC wRC+ HR R RBI H SB BB SO PA | "
-             "ERA WHIP FIP K/9 BB/9 HR/9 K-BB% LOB% W SV K IP HLD")
-DATA_HELP = ("MLB data folder with reference/ (FanGraphs constants, park factors) and register/ "
-             "(Chadwick extract)")
+STAT_HELP = (
+    "AVG OBP SLG OPS ISO BABIP K% BB% wOBA wRAA wRC wRC+ HR R RBI H SB BB SO PA | "
+    "ERA WHIP FIP K/9 BB/9 HR/9 K-BB% LOB% W SV K IP HLD"
+)
+DATA_HELP = (
+    "MLB data folder with reference/ (FanGraphs constants, park factors) and register/ (Chadwick extract)"
+)
 SourceOpt = Annotated[str, typer.Option("--source", help="auto | lahman | statsapi | retrosheet")]
 
 
@@ -131,8 +134,10 @@ def player_command(
         return
     p = result["player"]
     flag = "  [yellow](not in the crosswalk: no MLBAM id)[/yellow]" if p["unmatched"] else ""
-    out.print(f"[bold]{p['full_name']}[/bold]  {season}  source={result['source']}  "
-              f"teams={', '.join(result['teams']) or '-'}  mlbam={p['mlbam']}  lahman={p['lahman']}{flag}")
+    out.print(
+        f"[bold]{p['full_name']}[/bold]  {season}  source={result['source']}  "
+        f"teams={', '.join(result['teams']) or '-'}  mlbam={p['mlbam']}  lahman={p['lahman']}{flag}"
+    )
     for group in ("batting", "pitching"):
         line = result[group]
         if line:
@@ -246,8 +251,10 @@ def import_lahman_command(
     out.print(f"Lahman {wanted[0]}-{wanted[-1]}: {result['batting_rows']} batting, {result['pitching_rows']} "
               f"pitching, {result['fielding_rows']} fielding, {result['team_rows']} team rows; crosswalk "
               f"{result['crosswalk_rows']} rows")  # fmt: skip
-    out.print(f"players: {result['players']}, [bold]unmatched: {result['unmatched']}[/bold] "
-              "(no MLBAM id in the crosswalk; kept under their Lahman id)")
+    out.print(
+        f"players: {result['players']}, [bold]unmatched: {result['unmatched']}[/bold] "
+        "(no MLBAM id in the crosswalk; kept under their Lahman id)"
+    )
     if reference is None:
         err.print("[yellow]no --data/STS_MLB_DATA reference folder: constants and park factors not loaded "
                   "(wOBA, wRC+, FIP need them)[/yellow]")  # fmt: skip
@@ -287,4 +294,3 @@ def add_games_command(
         return
     for r in result:
         out.print(f"{r['game_pk']}: {r['matched']}/{r['total']} values match, {r['mismatches']} mismatch(es)")
-

@@ -54,9 +54,10 @@ _FIELDING = {"gamesStarted": "gs", "putOuts": "po", "assists": "a", "errors": "e
 
 
 def _game_meta(feed: Feed) -> dict[str, Any]:
-    season = get(feed, "gameData", "game", "season") or str(
-        get(feed, "gameData", "datetime", "officialDate", default="0")
-    )[:4]
+    season = (
+        get(feed, "gameData", "game", "season")
+        or str(get(feed, "gameData", "datetime", "officialDate", default="0"))[:4]
+    )
     teams = {s: get(feed, "gameData", "teams", s, default={}) for s in SIDES}
     return {
         "game_pk": feed_game_pk(feed),

@@ -90,9 +90,7 @@ async def store_constants(
     added = 0
     async with conn.cursor(row_factory=dict_row) as cur:
         for c in rows:
-            await cur.execute(
-                "SELECT * FROM stat_constants_latest WHERE season = %s", (c.season,)
-            )
+            await cur.execute("SELECT * FROM stat_constants_latest WHERE season = %s", (c.season,))
             latest = await cur.fetchone()
             if latest and all(abs(latest[n] - getattr(c, n)) < 1e-12 for n in _NUMBERS):
                 continue
