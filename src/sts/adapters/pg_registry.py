@@ -22,7 +22,7 @@ import asyncio
 import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 import fastavro
@@ -165,7 +165,7 @@ def compatibility_problems(level: str, new: str, old: str) -> list[str]:
     return problems
 
 
-def _db_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _db_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Database failures leave the registry as :class:`sts.errors.BackendError`."""
 
     @functools.wraps(fn)

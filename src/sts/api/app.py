@@ -52,6 +52,14 @@ def _pool_metrics(pool: AsyncConnectionPool) -> None:
     DB_POOL_WAITING.labels("api").set(stats.get("requests_waiting", 0))
 
 
+async def _close_ops_store(ctx: ApiContext) -> None:
+    """Close the object store the operators' routes opened from settings (``/v1/ops/ingestion``), if any.
+    A store the app was given (``extras["store"]``) belongs to whoever gave it."""
+    store = ctx.extras.pop("ops_store", None)
+    if store is not None:
+        await store.close()
+
+
 def create_app(ctx: ApiContext) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +73,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             stack.push_async_callback(ctx.pool.close)
             get_limiter(ctx)  # a bad api_rate_tiers fails the start, not every request
             stack.push_async_callback(close_limiter, ctx)
+            stack.push_async_callback(_close_ops_store, ctx)
             if hub is not None:
                 await hub.start()
                 stack.push_async_callback(hub.stop)

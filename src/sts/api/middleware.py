@@ -34,7 +34,7 @@ def route_template(scope: Scope) -> str:
         return "unmatched"
     included = (scope.get("fastapi") or {}).get("included_router")
     prefix = getattr(getattr(included, "include_context", None), "prefix", "") or ""
-    return path if path.startswith(prefix + "/") else prefix + path
+    return str(path if path.startswith(prefix + "/") else prefix + path)
 
 
 class RequestContextMiddleware:

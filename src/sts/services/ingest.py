@@ -215,8 +215,9 @@ class Ingestor:
         metrics.SNAPSHOTS_REJECTED.labels(rej.reason).inc()
         metrics.DEAD_LETTERS.labels(TOPIC_SNAPSHOTS_DLQ, rej.reason).inc()
         log.warning("snapshot rejected", game_pk=snap.game_pk, reason=rej.reason, detail=rej.detail)
-        payload = {
-            "event_id": _rejection_id(snap, rej),
+        event_id = _rejection_id(snap, rej)
+        payload: dict[str, Any] = {
+            "event_id": event_id,
             "game_pk": snap.game_pk,
             "timecode": None,
             "reason": rej.reason,
@@ -225,7 +226,7 @@ class Ingestor:
             "payload": snap.raw,
             "fetched_at": snap.fetched_at.isoformat(),
         }
-        event = GameEvent("SnapshotRejected", payload["event_id"], snap.game_pk, payload)
+        event = GameEvent("SnapshotRejected", event_id, snap.game_pk, payload)
         message: Message = await self._codec.message(TOPIC_SNAPSHOTS_DLQ, event)
         await self._bus.publish([message])
 
