@@ -8,6 +8,7 @@ final (the game the "bug" hits), and the final feed of 718594 (applied normally 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -175,3 +176,20 @@ async def test_retry_of_an_event_older_than_the_game_state_fails_and_says_why(
         assert len(outcomes) == failing.dead_letters
         assert all(not o.ok and "older than the newest state applied" in o.detail for o in outcomes)
         assert sorted(await dlq.pending_ids(conn)) == sorted(ids)
+
+
+async def test_the_monitor_makes_its_final_pass_after_the_stop_even_when_stopped_during_a_pass() -> None:
+    """The pipeline stops its monitor once the last dead letters are written; a pass that was already
+    reading the topics then may have missed them, so the final depth comes from one more pass."""
+    monitor = dlq.DeadLetterMonitor(None, None, "", interval=3600)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    passes: list[bool] = []  # for each pass: was the stop set when it began?
+
+    async def once() -> dict[tuple[str, str], tuple[int, float]]:
+        passes.append(stop.is_set())
+        stop.set()  # stopped while this pass runs
+        return {}
+
+    monitor.once = once  # type: ignore[method-assign]
+    await asyncio.wait_for(monitor.run(stop), 10)
+    assert passes == [False, True]

@@ -498,11 +498,14 @@ class DeadLetterMonitor:
     async def run(self, stop: asyncio.Event) -> None:
         """Every ``interval`` seconds until ``stop``, and once more when stopped (the final depth)."""
         while True:
+            # whether ``stop`` was set *before* this pass: a pass already under way when it is set may
+            # have read the topics before the last dead letters were written, so one more follows
+            stopping = stop.is_set()
             try:
                 await self.once()
             except Exception as exc:  # an outage of the database or the bus: try again later
                 log.warning("dead-letter monitor failed, retrying", error=repr(exc))
-            if stop.is_set():
+            if stopping:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)
