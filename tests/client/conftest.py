@@ -51,5 +51,8 @@ def sleeps() -> SleepRecorder:
 
 @pytest.fixture
 async def client(base_url: str, sleeps: SleepRecorder) -> AsyncIterator[MLBClient]:
-    async with MLBClient(base_url, timeout=0.3, retries=3, sleep=sleeps, rand=lambda: 0.5) as c:
+    # a timeout far above an answer's time even on a loaded machine (a full feed is ~1 MB, gzipped per
+    # request by the in-process fake): a timed-out attempt would be retried, and add a request and a
+    # backoff sleep to what the tests count; the timeout tests make clients of their own
+    async with MLBClient(base_url, timeout=10, retries=3, sleep=sleeps, rand=lambda: 0.5) as c:
         yield c

@@ -124,12 +124,15 @@ async def test_retry_after_is_honoured_on_429(
 async def test_timeouts_are_retried_then_reported(
     fake: FakeMLB, base_url: str, sleeps: SleepRecorder
 ) -> None:
-    async with MLBClient(base_url, timeout=0.2, retries=1, sleep=sleeps, rand=lambda: 0.0) as c:
-        fake.hang_next(1, seconds=0.6)
+    # The second attempt of the first call must be answered within the timeout: 1 s for a linescore of a
+    # few kB (0.2 s was within reach of a loaded machine's stalls). A hang must outlast the timeout by
+    # more than any stall, or the answer is read before the late timer fires: 2 s more.
+    async with MLBClient(base_url, timeout=1.0, retries=1, sleep=sleeps, rand=lambda: 0.0) as c:
+        fake.hang_next(1, seconds=3.0)
         assert (await c.linescore(744914))["innings"]
         assert len(fake.requests) == 2
 
-        fake.hang_next(2, seconds=0.6)
+        fake.hang_next(2, seconds=3.0)
         with pytest.raises(UpstreamUnavailable, match="timed out on all 2 attempts") as err:
             await c.linescore(744914)
         assert "/api/v1/game/744914/linescore" in str(err.value)
@@ -255,7 +258,9 @@ async def test_requests_in_flight_are_capped(fake: FakeMLB, base_url: str) -> No
         await asyncio.sleep(0.05)
     assert fake.in_flight == 0, "an earlier test's request is still hanging on the fake server"
     fake.max_in_flight = 0
-    async with MLBClient(base_url, timeout=2, retries=0, max_concurrency=2) as c:
-        fake.hang_next(5, seconds=0.05)
+    # each answer is held 0.5 s at the server, so the second slot's request is there while the first
+    # one is held even when a loaded machine starts it a few hundred ms later (0.05 s was not)
+    async with MLBClient(base_url, timeout=5, retries=0, max_concurrency=2) as c:
+        fake.hang_next(5, seconds=0.5)
         results = await asyncio.gather(*(c.linescore(744914) for _ in range(5)))
     assert len(results) == 5 and fake.max_in_flight == 2

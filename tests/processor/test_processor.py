@@ -110,7 +110,10 @@ async def test_run_until_stopped(bus: PostgresEventBus, codec: AvroCodec, migrat
     stop = asyncio.Event()
     task = asyncio.create_task(proc.run(stop))
     await _publish(bus, codec, derive_events(None, feed))
-    for _ in range(100):
+    # wait for the whole game to be applied: a deadline of 60 s rather than 100 pauses of 0.1 s (a loaded
+    # machine applying a whole game's events can take longer than those ten seconds)
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
         if (await _counts(migrated_pg_url))[1] == len(feed["liveData"]["plays"]["allPlays"]):
             break
         await asyncio.sleep(0.1)

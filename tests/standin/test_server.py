@@ -179,7 +179,10 @@ async def test_boxscore_and_linescore_once_final(recordings: Recordings) -> None
 
 
 async def test_a_fast_replay_moves_forward(recordings: Recordings) -> None:
-    stand_in = StandIn(recordings, speed=600, start_in=0, origin=time.time() - 3600 / 600)
+    # 30 minutes into 744914, which ends 8162 clock seconds after its first pitch: at 300x the game is
+    # in progress for another 21 real seconds, far more than the ~2 s of this test even when loaded
+    # (at 600x from one hour in, it ended 7.6 s after the start)
+    stand_in = StandIn(recordings, speed=300, start_in=0, origin=time.time() - 1800 / 300)
     base = await stand_in.start()
     try:
         async with httpx.AsyncClient(base_url=base) as c:
