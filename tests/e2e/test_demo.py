@@ -10,6 +10,16 @@ Rows compared by checksum are the game model. Two things are left out, because t
 ``processed_events`` audit table (a run that polls at other moments sees other status transitions).
 The wall-clock columns saying when a row was written (``derived_at``, ``checked_at``, ``loaded_at``)
 are left out too.
+
+``game_status_history`` is compared apart (:func:`status_history`): which *pre-game* statuses a run saw
+is an observation too. The demo's stand-in puts the first pitch 1800 replay seconds (6 real seconds at
+this speed) after its origin, Warmup starts 1200 replay seconds before it (so Pre-Game is over 2 real
+seconds after the origin, Warmup 4 seconds later), and the pipeline's first poll comes only after the
+stand-in has started and the embedded PostgreSQL is up: a first run that has to initialise its database
+on a loaded machine may poll first after the first pitch and see no pre-game status, a rerun on the
+initialised database sees Warmup. So pre-game rows (Scheduled, Pre-Game, and Warmup, whose abstract state
+is Live) need only be statuses of the pre-game timeline, while every other status (In Progress, Final)
+must be the same.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import pytest
 
 from sts.adapters.embedded_pg import EmbeddedPostgres
 from sts.db.queries import table_checksums
+from sts.standin.synth import STATUS
 
 pytestmark = pytest.mark.slow
 
@@ -111,18 +122,55 @@ def run_demo(statsapi: Path, data_dir: Path, *args: str, **env: str) -> tuple[li
     return json.loads(proc.stdout), proc.stderr
 
 
-def checksums(data_dir: Path, exclude_tables: tuple[str, ...] = ()) -> dict[str, str]:
+StatusRows = set[tuple[Any, ...]]
+# the stand-in's statuses before the first pitch, as (abstract, coded, detailed state, status code):
+# Scheduled and Pre-Game (Preview), and Warmup, whose abstract state is Live
+PRE_GAME_STATUSES = {
+    (s["abstractGameState"], s["codedGameState"], s["detailedState"], s["statusCode"])
+    for phase, s in STATUS.items()
+    if phase != "live"
+}
+PRE_GAME = {s[2] for s in PRE_GAME_STATUSES}
+
+
+async def status_history(conn: psycopg.AsyncConnection[Any]) -> tuple[StatusRows, StatusRows]:
+    """``(pre-game rows, the other rows)`` of ``game_status_history``, without ``first_timecode``
+    (rows are ``(game_pk, abstract_state, coded_state, detailed_state, status_code)``); a row is
+    pre-game by its detailed state (Warmup is of abstract state Live)."""
+    cur = await conn.execute(
+        "SELECT game_pk, abstract_state, coded_state, detailed_state, status_code FROM game_status_history"
+    )
+    rows = set(await cur.fetchall())
+    pre = {r for r in rows if r[3] in PRE_GAME}
+    return pre, rows - pre
+
+
+def checksums(
+    data_dir: Path, exclude_tables: tuple[str, ...] = ()
+) -> tuple[dict[str, str], StatusRows, StatusRows]:
+    """Per-table checksums without ``game_status_history``, and that table split by :func:`status_history`."""
     pg = EmbeddedPostgres(data_dir / "pgdata")
     url = pg.start()
 
-    async def read() -> dict[str, str]:
+    async def read() -> tuple[dict[str, str], StatusRows, StatusRows]:
         async with await psycopg.AsyncConnection.connect(url) as conn:
-            return await table_checksums(conn, exclude_tables=exclude_tables, exclude_columns=OBSERVED_ONLY)
+            sums = await table_checksums(
+                conn, exclude_tables=(*exclude_tables, "game_status_history"), exclude_columns=OBSERVED_ONLY
+            )
+            return (sums, *await status_history(conn))
 
     try:
         return asyncio.run(read())
     finally:
         pg.stop()
+
+
+def assert_played_statuses(played: StatusRows, pre: StatusRows, games: list[int]) -> None:
+    """Every game was seen In Progress and Final; every pre-game row is a status of the stand-in's
+    pre-game timeline (all four columns)."""
+    for status in ("In Progress", "Final"):
+        assert sorted(r[0] for r in played if r[3] == status) == sorted(games), (status, played)
+    assert {r[1:] for r in pre} <= PRE_GAME_STATUSES, pre
 
 
 @pytest.fixture(scope="module")
@@ -157,14 +205,20 @@ def test_running_the_same_demo_twice_changes_no_row(
     table ``processed_events`` records them (as stale where they are older than what is applied), but
     no row of the game model changes."""
     data_dir, rows = clean_run
-    before = checksums(data_dir, AUDIT_ONLY)
+    before, pre_before, played_before = checksums(data_dir, AUDIT_ONLY)
     again, stderr = run_demo(
         statsapi, data_dir, "--fresh", STS_OBJECT_STORE_URL=f"file://{tmp_path / 'objects-2'}"
     )
     assert again == rows
     stored = int(stderr.split("snapshots stored ")[1].split(",")[0])
     assert stored >= 8 * 5, stderr[-2000:]  # really re-ingested: several snapshots of every game
-    assert checksums(data_dir, AUDIT_ONLY) == before
+    after, pre_after, played_after = checksums(data_dir, AUDIT_ONLY)
+    assert after == before
+    # the statuses of the game: the same; a pre-game status the rerun saw and the first run did not
+    # (see the module's doc) is added, none is removed
+    assert played_after == played_before
+    assert_played_statuses(played_after, pre_after, [r["gamePk"] for r in rows])
+    assert pre_before <= pre_after
 
 
 def test_killed_mid_replay_and_restarted_finishes_with_the_same_rows(
@@ -191,4 +245,8 @@ def test_killed_mid_replay_and_restarted_finishes_with_the_same_rows(
 
     rows, _ = run_demo(statsapi, data_dir)  # resumes the same replay from the data dir
     assert rows == clean_rows
-    assert checksums(data_dir, AUDIT_ONLY) == checksums(clean_dir, AUDIT_ONLY)
+    sums, pre, played = checksums(data_dir, AUDIT_ONLY)
+    clean_sums, clean_pre, clean_played = checksums(clean_dir, AUDIT_ONLY)
+    assert sums == clean_sums
+    assert played == clean_played  # pre-game statuses are observations (see the module's doc)
+    assert_played_statuses(played, pre | clean_pre, [r["gamePk"] for r in rows])

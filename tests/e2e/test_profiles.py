@@ -20,8 +20,9 @@ those of ``tests/e2e/test_demo.py`` (imported from it). Every other table and co
 
 ``game_status_history`` is compared row by row instead: which *pre-game* statuses a pipeline saw is an
 observation too (at this speed Warmup lasts one real second before the first pitch; a pipeline whose first
-poll of a game lands later, on a loaded machine, never sees it), so Preview rows need only be statuses of the
-stand-in's pre-game timeline, while every Live and Final status must be the same in both databases.
+poll of a game lands later, on a loaded machine, never sees it), so pre-game rows (Scheduled, Pre-Game, and
+Warmup, whose abstract state is Live) need only be statuses of the stand-in's pre-game timeline, while every
+other status (In Progress, Final) must be the same in both databases.
 """
 
 from __future__ import annotations
@@ -45,16 +46,14 @@ from sts.services.scheduler import SchedulerConfig
 from sts.standin.server import StandIn
 from tests.contract.test_database import _server_database
 from tests.contract.test_object_store import require_s3_server, s3_settings, s3_url_with_prefix
-from tests.e2e.test_demo import AUDIT_ONLY, OBSERVED_ONLY
+from tests.e2e.test_demo import AUDIT_ONLY, OBSERVED_ONLY, PRE_GAME_STATUSES, StatusRows
+from tests.e2e.test_demo import status_history as demo_status_history
 from tests.kafka_backends import kafka_url, registry_url, require_kafka, require_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.s3, pytest.mark.pgserver]
 
 SPEED = 300.0
 CONFIG = SchedulerConfig(poll_interval=60, schedule_interval=300, pregame_lead=1800)
-
-
-PRE_GAME = {"Scheduled", "Pre-Game", "Warmup"}
 
 
 async def checksums(database_url: str) -> dict[str, str]:
@@ -65,16 +64,10 @@ async def checksums(database_url: str) -> dict[str, str]:
         )
 
 
-async def status_history(database_url: str) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
-    """``(pre-game rows, live and final rows)`` of ``game_status_history``, without ``first_timecode``."""
+async def status_history(database_url: str) -> tuple[StatusRows, StatusRows]:
+    """``(pre-game rows, live and final rows)`` of ``game_status_history`` (see ``test_demo``)."""
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        cur = await conn.execute(
-            "SELECT game_pk, abstract_state, coded_state, detailed_state, status_code"
-            " FROM game_status_history"
-        )
-        rows = set(await cur.fetchall())
-    pre = {r for r in rows if r[1] == "Preview"}
-    return pre, rows - pre
+        return await demo_status_history(conn)
 
 
 async def replay(backends: Backends, standin: StandIn, base: str) -> Pipeline:
@@ -155,7 +148,7 @@ async def test_both_profiles_give_the_same_game_model(
         (pre_e, played_e), (pre_p, played_p) = await status_history(pg_url), await status_history(server_db)
         assert played_p == played_e
         assert {r[0] for r in played_e if r[3] == "In Progress"} == {g["gamePk"] for g in games[0]}
-        assert {r[3] for r in pre_e | pre_p} <= PRE_GAME, pre_e | pre_p
+        assert {r[1:] for r in pre_e | pre_p} <= PRE_GAME_STATUSES, pre_e | pre_p
     finally:
         for b in opened:
             purge = getattr(b.store, "purge_buckets", None)
