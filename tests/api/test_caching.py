@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from sts.api.caching import ServerCache
+from sts.api.hub import get_hub
+from sts.api.positions import STREAM_TOPICS
 from sts.bootstrap import open_backends
 from sts.config import Settings
 from sts.services.ingest import Ingestor, Snapshot
@@ -88,11 +91,35 @@ async def deployment(
         next(databases, None)
 
 
+async def hub_caught_up(api: Api, seconds: float = 60.0) -> None:
+    """Wait until the API's hub has fanned out every record on the bus so far.
+
+    The hub tails the bus in the background (woken by NOTIFY, or at its next re-check): an event that is
+    still on its way drops the game's entries whenever it arrives. A test that stores an entry and then
+    expects a hit must let the hub catch up with what was published first, or a late invalidation of
+    events published before the entry was built turns the hit into a (correct) miss."""
+    hub, bus = get_hub(api.ctx), api.ctx.bus
+    assert hub is not None and bus is not None
+    deadline = time.monotonic() + seconds
+    while True:
+        behind = {
+            (topic, p): (hub.vector.get(topic, {}).get(p, 0), end)
+            for topic in STREAM_TOPICS.values()
+            for p, end in (await bus.end_offsets(topic)).items()
+            if hub.vector.get(topic, {}).get(p, 0) < end
+        }
+        if not behind:
+            return
+        assert time.monotonic() < deadline, f"the API's hub is behind the bus after {seconds} s: {behind}"
+        await asyncio.sleep(0.05)
+
+
 async def ensure_final(deployment: Deployment, api: Api) -> None:
     """The game stored as final (already so when the module's earlier tests ran)."""
     r = await api.http.get(f"/v1/games/{PK}")
     if r.status_code == 404 or not r.json()["is_final"]:
         await deployment.ingest(deployment.state("final"))
+        await hub_caught_up(api)
 
 
 def lookups(result: str) -> float:
@@ -128,6 +155,7 @@ async def test_cache_control_follows_the_game_state_and_etag_gives_304(deploymen
         assert [g["game_pk"] for g in r.json()["games"]] == [PK]
 
         await deployment.ingest(deployment.state("final"))
+        await hub_caught_up(api)  # before the entry the next request stores and the one after must hit
         r = await api.http.get(f"/v1/games/{PK}/boxscore")
         assert r.status_code == 200
         assert r.headers["cache-control"] == "private, max-age=300, stale-while-revalidate=60"
@@ -150,7 +178,7 @@ async def test_cache_control_follows_the_game_state_and_etag_gives_304(deploymen
         assert r2.status_code == 304
 
 
-async def _wait(condition: Any, seconds: float = 20.0) -> None:
+async def _wait(condition: Any, seconds: float = 60.0) -> None:
     for _ in range(int(seconds / 0.05)):
         if condition():
             return
@@ -184,6 +212,7 @@ async def test_a_new_event_invalidates_the_cached_box_score(deployment: Deployme
         # the API's hub sees the published events and drops the game's entries
         await _wait(lambda: len(cache) == 0)
         assert (REGISTRY.get_sample_value("sts_api_cache_invalidations_total") or 0.0) > invalidations
+        await hub_caught_up(api)  # every record of that ingest fanned out: none invalidates what follows
 
         # the race: a request between "published" and "committed" rebuilds from the old rows and may
         # store that body, but under the game's old version, so it is never served once rows change

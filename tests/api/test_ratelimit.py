@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -84,7 +85,11 @@ async def buckets(request: pytest.FixtureRequest) -> AsyncIterator[Buckets]:
 
 
 async def test_burst_then_refused_then_refill(buckets: Buckets) -> None:
-    tier = Tier("t", rate=10, burst=4)
+    # These buckets refill on a real clock (Redis's TIME for Redis): the exact counts below hold while
+    # each group of takes lasts less than one token's refill, 1 / rate = 0.5 s (five Redis round trips
+    # normally take a few milliseconds; a loaded machine may stall far longer than the 0.1 s a faster
+    # rate would allow).
+    tier = Tier("t", rate=2, burst=4)
     got = [await buckets.take("k", tier) for _ in range(4)]
     assert all(d.allowed for d in got)
     assert [int(d.headers()["RateLimit-Remaining"]) for d in got] == [3, 2, 1, 0]
@@ -92,17 +97,18 @@ async def test_burst_then_refused_then_refill(buckets: Buckets) -> None:
     assert not refused.allowed
     h = refused.headers()
     assert h["RateLimit-Limit"] == "4" and h["RateLimit-Remaining"] == "0" and h["Retry-After"] == "1"
-    assert h["RateLimit-Reset"] == "1"  # 4 tokens at 10/s
+    assert h["RateLimit-Reset"] == "2"  # 4 - (less than 1) tokens at 2/s
     assert "Retry-After" not in got[0].headers()
-    await asyncio.sleep(0.25)  # >= 2.5 tokens back, never more than the burst
+    await asyncio.sleep(1.25)  # >= 2.5 tokens back, never more than the burst
     again = [await buckets.take("k", tier) for _ in range(6)]
     allowed = sum(d.allowed for d in again)
     assert 2 <= allowed <= 4, allowed
 
 
 async def test_buckets_are_per_key_and_per_tier(buckets: Buckets) -> None:
-    small = Tier("small", rate=0.5, burst=1)
-    other = Tier("other", rate=0.5, burst=1)
+    # a token every 20 s: nothing refills during the test, however slowly its 23 takes go
+    small = Tier("small", rate=0.05, burst=1)
+    other = Tier("other", rate=0.05, burst=1)
     assert (await buckets.take("a", small)).allowed
     assert not (await buckets.take("a", small)).allowed
     assert (await buckets.take("b", small)).allowed  # another key
@@ -142,7 +148,7 @@ async def test_redis_down_fails_over_to_in_process_buckets() -> None:
     b = RedisBuckets(f"redis://127.0.0.1:{dead}/0", _prefix(), timeout=0.2)
     before = REGISTRY.get_sample_value("sts_api_rate_limit_fallbacks_total") or 0.0
     try:
-        tier = Tier("t", rate=1, burst=3)
+        tier = Tier("t", rate=0.01, burst=3)  # no refill to speak of during the test
         started = time.perf_counter()
         decisions = [await b.take("k", tier) for _ in range(5)]
         assert time.perf_counter() - started < 2  # a dead store is not waited for on every request
@@ -172,8 +178,12 @@ async def _key(url: str, scopes: list[str], tier: str = "default") -> keys.NewKe
 
 
 @contextlib.asynccontextmanager
-async def _served(url: str, **overrides: Any) -> AsyncIterator[str]:
-    app = create_app(ApiContext(Settings(database_url=url, **overrides), url))
+async def _served(url: str, buckets: Buckets | None = None, **overrides: Any) -> AsyncIterator[str]:
+    settings = Settings(database_url=url, **overrides)
+    ctx = ApiContext(settings, url)
+    if buckets is not None:  # the limiter the app would build, on these buckets
+        ctx.extras["ratelimiter"] = RateLimiter(settings, buckets)
+    app = create_app(ctx)
 
     async def plain(_: Any = Depends(require("read"))) -> Response:  # noqa: B008
         return Response(b"ok", media_type="text/plain")  # a route that returns a Response itself
@@ -189,8 +199,13 @@ async def test_http_429_headers_refill_and_metric(rl_db: str) -> None:
     key = await _key(rl_db, ["read"])
     free = await _key(rl_db, ["admin"], tier="unlimited")
     before = REGISTRY.get_sample_value("sts_api_rate_limited_total", {"tier": "default"}) or 0.0
+    # the in-process buckets on a clock of the test's: what is counted here is the HTTP side (headers,
+    # 429, refill, metric), so the requests' own durations must not refill tokens (on a loaded machine
+    # nine requests can take longer than the 0.5 s one token takes at 2/s); the buckets on the real
+    # clock are tested above
+    now = [1000.0]
     async with (
-        _served(rl_db, api_rate_tiers=tiers) as base,
+        _served(rl_db, MemoryBuckets(clock=lambda: now[0]), api_rate_tiers=tiers) as base,
         httpx.AsyncClient(base_url=base, headers={"X-API-Key": key.secret}) as http,
     ):
         remaining = []
@@ -207,14 +222,16 @@ async def test_http_429_headers_refill_and_metric(rl_db: str) -> None:
         err = r.json()["error"]
         assert err["code"] == "rate_limited" and err["status"] == 429 and "try again" in err["message"]
         assert r.headers["retry-after"] == "1" and r.headers["ratelimit-remaining"] == "0"
-        assert int(r.headers["ratelimit-reset"]) in (2, 3)  # 5 tokens at 2/s
+        assert r.headers["ratelimit-reset"] == "3"  # 5 tokens at 2/s
         assert len(r.headers.get_list("ratelimit-limit")) == 1  # the middleware does not repeat them
         # JSON routes (here the admin list needs admin: 403 comes before the bucket, so no token taken)
         assert (await http.get("/v1/admin/keys")).status_code == 403
 
-        await asyncio.sleep(0.6)  # one token back at 2/s
+        now[0] += 0.6  # one token back at 2/s (and 0.2 of the next)
         assert (await http.get("/v1/probe/plain")).status_code == 200
         assert (await http.get("/v1/probe/plain")).status_code == 429
+        now[0] += 0.5  # 0.2 + 1.0: the next one
+        assert (await http.get("/v1/probe/plain")).status_code == 200
 
         # a tier this process does not define counts as default (its own bucket)
         odd = await _key(rl_db, ["read"], tier="platinum")
@@ -252,23 +269,22 @@ def _free_port() -> int:
 
 
 class _Served:
-    """An ``sts serve`` subprocess on ``port``."""
+    """An ``sts serve`` subprocess on a port of its choosing (``--port 0``: a port picked here and passed
+    on could be taken by another process before the server binds it)."""
 
-    def __init__(self, url: str, data_dir: Path, port: int, **env: str) -> None:
+    def __init__(self, url: str, data_dir: Path, **env: str) -> None:
         environ = {
             **os.environ,
             "STS_DATABASE_URL": url,
             "STS_DATA_DIR": str(data_dir),
             "STS_API_HOST": "127.0.0.1",
-            "STS_API_PORT": str(port),
             "STS_LOG_FORMAT": "json",
             **env,
         }
-        self.base = f"http://127.0.0.1:{port}"
-        self.log_path = data_dir / f"serve-{port}.log"
+        self.log_path = data_dir / f"serve-{uuid.uuid4().hex[:8]}.log"
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sts", "serve"],
+                [sys.executable, "-m", "sts", "serve", "--port", "0"],
                 env=environ,
                 cwd=REPO,
                 stdout=log,
@@ -276,13 +292,16 @@ class _Served:
             )
 
     def wait_ready(self, timeout: float = 90) -> str:
+        """The server's base URL, once it answers (it prints ``<base>/v1`` when it listens)."""
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 raise AssertionError(f"sts serve exited {self.proc.returncode}: {self.log_path.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    return self.base
+            listening = re.search(r"^(http://\S+)/v1$", self.log_path.read_text(), re.MULTILINE)
+            if listening is not None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{listening.group(1)}/health", timeout=1).status_code == 200:
+                        return listening.group(1)
             assert time.monotonic() < deadline, f"sts serve did not answer within {timeout} s"
             time.sleep(0.2)
 
@@ -301,7 +320,7 @@ def _sts_serve_all(specs: list[tuple[str, Path, dict[str, str]]]) -> Iterator[li
     procs: list[_Served] = []
     try:
         for url, data_dir, env in specs:
-            procs.append(_Served(url, data_dir, _free_port(), **env))
+            procs.append(_Served(url, data_dir, **env))
         yield [p.wait_ready() for p in procs]
     finally:
         for p in procs:

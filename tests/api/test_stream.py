@@ -553,16 +553,22 @@ async def test_a_closed_stream_leaves_the_hub(live: Live) -> None:
     ctx: ApiContext = live.app_ctx
     hub = get_hub(ctx)
     assert hub is not None
-    before = hub.subscribers
+    before = len(live.clients)  # the module's clients, one subscription each, connected throughout
+
+    async def left(what: str) -> None:
+        deadline = time.monotonic() + 3 * live.settings.stream_heartbeat_seconds + 5
+        while hub.subscribers != before and time.monotonic() < deadline:  # noqa: ASYNC110 (a count)
+            await asyncio.sleep(0.1)
+        assert hub.subscribers == before, f"{what}: {hub.subscribers} subscribers, not {before}"
+
+    # the streams earlier tests closed on this server are gone too (not counted in ``before`` by chance)
+    await left("the streams of earlier tests left the hub")
     msgs = await read_sse(f"{live.url}/v1/stream/games", live.auth, n=1)
     assert msgs[0]["event"] == "open"
     async with websockets.connect(live.ws_url + "/v1/ws/games", additional_headers=live.auth) as ws:
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["control"] == "open"
         assert hub.subscribers == before + 1 or hub.subscribers == before + 2
-    deadline = time.monotonic() + 3 * live.settings.stream_heartbeat_seconds + 5
-    while hub.subscribers != before and time.monotonic() < deadline:  # noqa: ASYNC110 (a count)
-        await asyncio.sleep(0.1)
-    assert hub.subscribers == before
+    await left("the closed SSE and WebSocket streams left the hub")
 
 
 async def test_a_position_too_far_back_and_one_stream_too_many_are_refused(live: Live) -> None:

@@ -42,7 +42,7 @@ from sts.api.webhooks import UnsafeUrl, check_destination, check_url, verify_sig
 from sts.bootstrap import open_backends
 from sts.config import Settings
 from sts.http.health import serve
-from sts.ports import TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS
+from sts.ports import TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS, EventBus
 from sts.recordings import scan_recordings
 from sts.services.pipeline import Pipeline
 from sts.services.scheduler import SchedulerConfig
@@ -138,9 +138,21 @@ async def _keys(database_url: str) -> dict[str, str]:
     return out
 
 
-async def _settled(database_url: str, within: float = 60.0) -> None:
-    """Wait until no delivery of an active subscription is pending any more."""
+async def _settled(database_url: str, bus: EventBus, group: str, within: float = 60.0) -> None:
+    """Wait until the dispatchers' matcher has queued a delivery for every record on the bus, then until
+    no delivery of an active subscription is pending any more.
+
+    The first wait matters: "nothing pending" also holds while the matcher (a consumer group, which on
+    Kafka may still be rebalancing between the two API processes) has not inserted the deliveries of the
+    last records yet. The group commits a record's offset only after its deliveries are committed in the
+    outbox, so a lag of 0 on both topics means every delivery exists."""
     deadline = time.monotonic() + within
+    while True:
+        lag = {t: await bus.lag(group, t) for t in (TOPIC_GAME_EVENTS, TOPIC_NOTABLE_MOMENTS)}
+        if not any(n for per_partition in lag.values() for n in per_partition.values()):
+            break
+        assert time.monotonic() < deadline, f"the webhook matcher still lags after {within} s: {lag}"
+        await asyncio.sleep(0.2)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             cur = await conn.execute(
@@ -250,7 +262,7 @@ async def live(
                 event = await backends.codec.decode(record.value)
                 if event.game_pk == GAME:
                     expected[event.event_id] = event.event_type
-        await _settled(backends.database_url)
+        await _settled(backends.database_url, backends.bus, settings.webhook_group)
         yield Live(aserver.url, receiver, subs, keys, backends.database_url, expected, teams, settings, ctx)
 
 
@@ -380,15 +392,33 @@ async def test_enable_resumes_pending_deliveries(live: Live) -> None:
         resp = await http.post(f"/v1/webhooks/{sub_id}/enable")
         assert resp.status_code == 200, resp.text
         assert resp.json()["status"] == "active" and resp.json()["disabled_reason"] is None
-    if pending:  # the receiver still fails: they are tried again, and it is disabled again
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            async with live.client() as http:
-                if (await http.get(f"/v1/webhooks/{sub_id}")).json()["status"] == "disabled":
-                    break
-            await asyncio.sleep(0.2)
+    # The receiver still fails: the pending deliveries are tried again and given up. How many were still
+    # pending when the subscription was disabled depends on timing (deliveries are retried concurrently
+    # while later ScoreChanged events are matched), and enabling resets the failure count; so it is
+    # disabled again only when at least ``webhook_disable_after`` of them are given up in a row.
+    limit = live.settings.webhook_disable_after
+    ids = {d["id"] for d in pending}
+
+    async def now() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The subscription, and which of those deliveries were given up (read first: a delivery given up
+        and the subscription's count change in one transaction)."""
+        given_up = [d for d in await _deliveries(live, "dead") if d["id"] in ids and d["status"] == "gave_up"]
         async with live.client() as http:
-            assert (await http.get(f"/v1/webhooks/{sub_id}")).json()["status"] == "disabled"
+            return (await http.get(f"/v1/webhooks/{sub_id}")).json(), given_up
+
+    deadline = time.monotonic() + 60
+    while True:
+        sub, given_up = await now()
+        if sub["status"] == "disabled" if len(pending) >= limit else len(given_up) == len(pending):
+            break
+        assert time.monotonic() < deadline, (len(pending), sub, given_up)
+        await asyncio.sleep(0.2)
+    sub, given_up = await now()  # read once more in that order, now that it has settled
+    assert all(d["attempts"] == live.settings.webhook_max_attempts for d in given_up)
+    if len(pending) >= limit:
+        assert len(given_up) >= limit and sub["disabled_reason"].startswith(f"{limit} deliveries in a row")
+    else:  # too few to reach the limit: given up, counted, still active
+        assert sub["status"] == "active" and sub["consecutive_failures"] == len(pending)
 
 
 async def test_deliveries_are_listed_page_by_page(live: Live) -> None:

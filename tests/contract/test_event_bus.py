@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 import psycopg
@@ -120,17 +120,32 @@ async def test_members_share_partitions_and_one_takes_over(bus: EventBus, bus_ba
     b = await bus.subscribe("g.share", [topic])
     seen: dict[str, list[Record]] = {"a": [], "b": []}
 
-    async def run(name: str, sub: Subscription, until: float) -> None:
-        while time.monotonic() < until:
-            batch = await sub.poll(timeout=0.2)
-            seen[name] += batch
-            if batch:
-                await sub.commit(batch)
+    async def poll(name: str, sub: Subscription) -> None:
+        batch = await sub.poll(timeout=0.2)
+        seen[name] += batch
+        if batch:
+            await sub.commit(batch)
 
-    # let the group settle, then publish while both members consume
-    await asyncio.gather(run("a", a, time.monotonic() + 1.5), run("b", b, time.monotonic() + 1.5))
+    def owned(sub: Subscription) -> set[tuple[str, int]]:
+        return {(t, p) for t, p in sub.assignment}  # type: ignore[attr-defined]  # (both backends have it)
+
+    async def both_poll_until(done: Callable[[], bool], what: str, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        while not done():
+            assert time.monotonic() < deadline, f"{what}: not within {within} s ({owned(a)}, {owned(b)})"
+            await asyncio.gather(poll("a", a), poll("b", b))
+
+    # Let the group settle, then publish while both members consume. Settled is what the members own,
+    # not a fixed time: a join takes as long as the group's rebalances take (Kafka delays the first one
+    # and rebalances again when the second member joins), and a partition read by a before a late
+    # rebalance and by b after it would fail the check below for the wrong reason.
+    def settled() -> bool:
+        mine, theirs = owned(a), owned(b)
+        return bool(mine and theirs) and not mine & theirs and mine | theirs == {(topic, p) for p in range(4)}
+
+    await both_poll_until(settled, "both members own partitions, each partition one member")
     await bus.publish([msg(topic, str(k), 0) for k in range(40)])
-    await asyncio.gather(run("a", a, time.monotonic() + 2.0), run("b", b, time.monotonic() + 2.0))
+    await both_poll_until(lambda: len(seen["a"]) + len(seen["b"]) >= 40, "the 40 records read")
     parts_a = {r.partition for r in seen["a"]}
     parts_b = {r.partition for r in seen["b"]}
     assert parts_a and parts_b, "both members got partitions"
@@ -351,28 +366,38 @@ async def test_pg_group_churn_loses_nothing(pg_bus: PostgresEventBus) -> None:
     """Members join and leave while records flow: every record is handled, all offsets end committed."""
     await pg_bus.create_topic(TopicSpec("t.churn", partitions=6))
     handled: list[bytes] = []
-    stop = asyncio.Event()
+    want = {f"{k}:{i}".encode() for k in range(10) for i in range(30)}
+    produced = asyncio.Event()
 
-    async def member(lifetime: float) -> None:
+    async def member(lifetime: float, *, last: bool = False) -> None:
+        """Consume for ``lifetime`` seconds; the ``last`` member stays on (60 s at most) until everything
+        was produced, handled and committed: how long the 30 publishes take on a loaded machine is not
+        known in advance, and a record handled by a member whose commit a rebalance dropped is handled
+        again (and committed) by the member that gets its partition next."""
         sub = await pg_bus.subscribe("g.churn", ["t.churn"])
         until = time.monotonic() + lifetime
-        while time.monotonic() < until and not stop.is_set():
+        deadline = until + 60
+        while time.monotonic() < (deadline if last else until):
             batch = await sub.poll(max_records=7, timeout=0.1)
             handled.extend(r.value for r in batch)
             await sub.commit(batch)
+            settled = last and time.monotonic() >= until and produced.is_set() and want <= set(handled)
+            if settled and not any((await pg_bus.lag("g.churn", "t.churn")).values()):
+                break
         await sub.close()
 
     async def produce() -> None:
         for i in range(30):
             await pg_bus.publish([msg("t.churn", str(k), i) for k in range(10)])
             await asyncio.sleep(0.03)
+        produced.set()
 
-    async def later(delay: float, lifetime: float) -> None:
+    async def later(delay: float, lifetime: float, *, last: bool = False) -> None:
         await asyncio.sleep(delay)
-        await member(lifetime)
+        await member(lifetime, last=last)
 
-    await asyncio.gather(produce(), member(1.0), later(0.3, 1.5), later(0.6, 4.0), member(0.5))
-    assert set(handled) == {f"{k}:{i}".encode() for k in range(10) for i in range(30)}
+    await asyncio.gather(produce(), member(1.0), later(0.3, 1.5), later(0.6, 4.0, last=True), member(0.5))
+    assert set(handled) == want
     assert await pg_bus.lag("g.churn", "t.churn") == dict.fromkeys(range(6), 0)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
@@ -36,22 +38,57 @@ async def take(records: AsyncIterator[Record], n: int, timeout: float = 20.0) ->
     return got
 
 
-async def nothing_more(records: AsyncIterator[Record], wait: float = 1.5) -> None:
-    """Assert that ``records`` yields nothing within ``wait`` seconds."""
-    extra = await take_some(records, wait)
-    assert extra == [], f"unexpected records: {[r.value for r in extra]}"
+MARKER = "marker"  # the key of the records that show a tail is following (not part of what is checked)
 
 
-async def take_some(records: AsyncIterator[Record], wait: float) -> list[Record]:
-    got: list[Record] = []
+class Follower:
+    """A task of its own iterating ``tail`` into ``got``, so that the test can publish meanwhile."""
 
-    async def collect() -> None:
-        async for r in records:
-            got.append(r)
+    def __init__(self, tail: AsyncIterator[Record]) -> None:
+        self.tail = tail
+        self.got: list[Record] = []
+        self.task = asyncio.ensure_future(self._run())
 
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(collect(), wait)
-    return got
+    async def _run(self) -> None:
+        async for r in self.tail:
+            self.got.append(r)
+
+    def records(self) -> list[Record]:
+        """What it got, without the markers."""
+        if self.task.done():
+            self.task.result()  # the tail failed: say why
+        return [r for r in self.got if r.key != MARKER]
+
+    async def wait_for(self, n: int, within: float = 60.0) -> list[Record]:
+        deadline = time.monotonic() + within
+        while len(self.records()) < n:
+            assert time.monotonic() < deadline, f"only {len(self.records())} of {n} records after {within} s"
+            await asyncio.sleep(0.05)
+        return self.records()
+
+    async def close(self) -> None:
+        self.task.cancel()  # (ends the iteration inside the generator, which closes the tail)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.tail.aclose()  # type: ignore[attr-defined]
+
+
+async def following(bus: EventBus, topic: str, followers: list[Follower], within: float = 60.0) -> None:
+    """Return once every follower's tail is following ``topic``: publish a marker record at a time until
+    each has received one. A tail starts at the end of the topic when it is first iterated, which on a
+    loaded machine (or a broker: a consumer of its own, every partition's high watermark) can take
+    longer than any fixed sleep; a record published before that would be skipped as "old"."""
+    deadline = time.monotonic() + within
+    for i in itertools.count():
+        await bus.publish([msg(topic, MARKER, i)])
+        waited = time.monotonic() + 0.5
+        while time.monotonic() < waited:
+            if all(any(r.key == MARKER for r in f.got) for f in followers):
+                return
+            await asyncio.sleep(0.02)
+        for f in followers:
+            f.records()  # a tail that failed says why now
+        assert time.monotonic() < deadline, f"a tail did not start following {topic} within {within} s"
 
 
 async def test_end_offsets_follow_publishes(bus: EventBus, bus_backend: BusBackend) -> None:
@@ -72,13 +109,12 @@ async def test_tail_from_the_end_sees_new_records_in_order(bus: EventBus, bus_ba
     await bus.create_topic(TopicSpec(topic, partitions=4))
     keys = [str(745000 + k) for k in range(8)]
     await bus.publish([msg(topic, k, -1) for k in keys])  # before the tail: not seen
-    tail = bus.tail(topic)
+    follower = Follower(bus.tail(topic))
     try:
-        first = asyncio.ensure_future(take(tail, 8 * 20))
-        await asyncio.sleep(1.0)  # the tail is waiting at the end
+        await following(bus, topic, [follower])  # the tail is waiting at the end
         for i in range(0, 20, 5):
             await bus.publish([msg(topic, k, j) for j in range(i, i + 5) for k in keys])
-        got = await first
+        got = await follower.wait_for(8 * 20)
         by_key: dict[str, list[Record]] = defaultdict(list)
         for r in got:
             by_key[r.key].append(r)
@@ -87,9 +123,10 @@ async def test_tail_from_the_end_sees_new_records_in_order(bus: EventBus, bus_ba
             assert [r.offset for r in by_key[key]] == sorted(r.offset for r in by_key[key])
         assert all(r.topic == topic for r in got)
         assert got[0].headers["event_type"] == "Test"
-        await nothing_more(tail)
+        await asyncio.sleep(1.5)  # nothing more comes (no record twice)
+        assert len(follower.records()) == 8 * 20, [r.value for r in follower.records()[8 * 20 :]]
     finally:
-        await tail.aclose()  # type: ignore[attr-defined]
+        await follower.close()
 
 
 async def test_tail_from_offsets_then_live(bus: EventBus, bus_backend: BusBackend) -> None:
@@ -115,22 +152,20 @@ async def test_tail_from_offsets_then_live(bus: EventBus, bus_backend: BusBacken
 async def test_two_tails_each_see_everything(bus: EventBus, bus_backend: BusBackend) -> None:
     topic = bus_backend.topic("t.tails")
     await bus.create_topic(TopicSpec(topic, partitions=3))
-    tails = [bus.tail(topic), bus.tail(topic)]
+    followers = [Follower(bus.tail(topic)), Follower(bus.tail(topic))]
     try:
-        waits = [asyncio.ensure_future(take(t, 12)) for t in tails]
-        await asyncio.sleep(1.0)
+        await following(bus, topic, followers)
         await bus.publish([msg(topic, str(k), i) for k in range(4) for i in range(3)])
-        a, b = [await w for w in waits]
+        a, b = [await f.wait_for(12) for f in followers]
         assert sorted((r.partition, r.offset) for r in a) == sorted((r.partition, r.offset) for r in b)
         # tails are not group members: a group still reads everything from the beginning
         sub = await bus.subscribe("g.tails", [topic])
         seen: list[Record] = []
-        for _ in range(40):
+        deadline = time.monotonic() + 60
+        while len([r for r in seen if r.key != MARKER]) < 12 and time.monotonic() < deadline:
             seen += await sub.poll(timeout=0.5)
-            if len(seen) >= 12:
-                break
         await sub.close()
-        assert len(seen) == 12
+        assert len([r for r in seen if r.key != MARKER]) == 12
     finally:
-        for t in tails:
-            await t.aclose()  # type: ignore[attr-defined]
+        for f in followers:
+            await f.close()
